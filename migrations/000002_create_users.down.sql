@@ -1,0 +1,2 @@
+-- Drop the users table.
+DROP TABLE IF EXISTS users;

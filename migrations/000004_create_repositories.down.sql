@@ -1,0 +1,2 @@
+-- Drop the repositories table.
+DROP TABLE IF EXISTS repositories;

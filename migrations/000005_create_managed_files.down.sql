@@ -1,0 +1,2 @@
+-- Drop the managed_files table.
+DROP TABLE IF EXISTS managed_files;

@@ -1,0 +1,2 @@
+-- Drop the documents table.
+DROP TABLE IF EXISTS documents;

@@ -1,0 +1,2 @@
+-- Drop the executions table.
+DROP TABLE IF EXISTS executions;

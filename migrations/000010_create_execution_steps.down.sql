@@ -1,0 +1,2 @@
+-- Drop the execution_steps table.
+DROP TABLE IF EXISTS execution_steps;

@@ -1,0 +1,2 @@
+-- Drop the execution_attachments table.
+DROP TABLE IF EXISTS execution_attachments;

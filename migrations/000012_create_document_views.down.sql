@@ -1,0 +1,2 @@
+-- Drop the document_views table.
+DROP TABLE IF EXISTS document_views;

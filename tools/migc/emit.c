@@ -1,0 +1,304 @@
+/*
+ * emit.c -- the C code generator.  See emit.h.
+ */
+#include "emit.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <migc/version.h>
+
+/* Bytes of SQL per row of a large script; below ISO C's 4095-character
+ * minimum for string literals. */
+#define ROW_BYTES 4000
+
+bool mc_is_c_identifier(const char *s)
+{
+    if (!s || !*s || (*s >= '0' && *s <= '9'))
+        return false;
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Appends data as the contents of C string literals: one literal piece per
+ * source line, each on its own output line, indented. */
+static void escape_literal(mc_buf *out, const char *data, size_t len)
+{
+    mc_buf_puts(out, "    \"");
+    char prev = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)data[i];
+        switch (c) {
+        case '\n':
+            mc_buf_puts(out, "\\n\"");
+            if (i + 1 < len)
+                mc_buf_puts(out, "\n    \"");
+            else
+                mc_buf_putc(out, '\n');
+            prev = 0;
+            continue;
+        case '"': mc_buf_puts(out, "\\\""); break;
+        case '\\': mc_buf_puts(out, "\\\\"); break;
+        case '\t': mc_buf_puts(out, "\\t"); break;
+        case '?':
+            /* "??x" could be a trigraph in strict ISO modes. */
+            mc_buf_puts(out, prev == '?' ? "\\?" : "?");
+            break;
+        default:
+            if (c >= 0x20 && c < 0x7f)
+                mc_buf_putc(out, (char)c);
+            else
+                mc_buf_printf(out, "\\%03o", c);
+        }
+        prev = (char)c;
+    }
+    if (len == 0 || data[len - 1] != '\n')
+        mc_buf_puts(out, "\"\n");
+}
+
+/* Emits `static const char name[] = ...;` (or rows, for large data) and
+ * returns the C expression for a `const char *` to it. */
+static const char *emit_string(mc_emitter *e, const char *name,
+                               const char *data, size_t len, char *expr,
+                               size_t expr_size)
+{
+    mc_buf *t = &e->text;
+    t->len = 0;
+    if (len <= ROW_BYTES) {
+        mc_buf_printf(t, "static const char %s[] =\n", name);
+        escape_literal(t, data, len);
+        mc_buf_puts(t, ";\n");
+        snprintf(expr, expr_size, "%s", name);
+    } else {
+        /* The zero padding of the last row terminates the string; add an
+         * empty row when the data fills the last one exactly. */
+        mc_buf_printf(t, "static const char %s[][%d] = {\n", name, ROW_BYTES);
+        for (size_t off = 0; off < len; off += ROW_BYTES) {
+            size_t n = len - off < ROW_BYTES ? len - off : ROW_BYTES;
+            mc_buf_puts(t, "  /* row */\n");
+            escape_literal(t, data + off, n);
+            mc_buf_puts(t, "  ,\n");
+        }
+        if (len % ROW_BYTES == 0)
+            mc_buf_puts(t, "    \"\",\n");
+        mc_buf_puts(t, "};\n");
+        snprintf(expr, expr_size, "(const char *)%s", name);
+    }
+    fwrite(t->data, 1, t->len, e->out);
+    return expr;
+}
+
+static void emit_hash(FILE *out, const unsigned char h[MIGC_SHA256_SIZE])
+{
+    fputc('{', out);
+    for (int i = 0; i < MIGC_SHA256_SIZE; i++)
+        fprintf(out, "%s0x%02x", i ? "," : "", h[i]);
+    fputc('}', out);
+}
+
+static void emit_c_string(FILE *out, const char *s)
+{
+    mc_buf b = {0};
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            mc_buf_printf(&b, "\\%c", *p);
+        else if (*p >= 0x20 && *p < 0x7f && *p != '?')
+            mc_buf_putc(&b, (char)*p);
+        else
+            mc_buf_printf(&b, "\\%03o", *p);
+    }
+    if (b.len)
+        fwrite(b.data, 1, b.len, out);
+    fputc('"', out);
+    mc_buf_free(&b);
+}
+
+/* Emits one script's arrays and spools its migc_script initializer. */
+static void emit_script(mc_emitter *e, const mc_script *s, const char *half)
+{
+    FILE *rows = e->rows;
+    if (!s->present) {
+        fputs("     {NULL, 0, 0, NULL, 0, 0, 0, NULL, {0}}", rows);
+        return;
+    }
+    const mc_section *sec = s->section;
+    migc_statement *stmts = mc_xcalloc(sec->count ? sec->count : 1,
+                                       sizeof *stmts);
+    e->image.len = 0;
+    uint32_t flags = mc_script_image(s, &e->image, stmts);
+    const char *image = e->image.data ? e->image.data : "";
+
+    char name[64], expr[96];
+    snprintf(name, sizeof name, "m%zu_%s", e->index, half);
+    fprintf(e->out, "/* %s */\n", s->catalog_path);
+    emit_string(e, name, image, e->image.len, expr, sizeof expr);
+    if (sec->count) {
+        fprintf(e->out, "static const migc_statement %s_statements[] = {\n",
+                name);
+        for (size_t i = 0; i < sec->count; i++)
+            fprintf(e->out, "    {%u, %u, %u, %u, 0x%x},\n",
+                    (unsigned)stmts[i].offset, (unsigned)stmts[i].length,
+                    (unsigned)stmts[i].line, (unsigned)stmts[i].column,
+                    (unsigned)stmts[i].flags);
+        fputs("};\n", e->out);
+    }
+    fputc('\n', e->out);
+
+    fprintf(rows, "     {%s, %zu, %zu, ", expr, e->image.len, sec->count);
+    if (sec->count)
+        fprintf(rows, "%s_statements", name);
+    else
+        fputs("NULL", rows);
+    fprintf(rows, ", %u, %d, 0x%x,\n      ", (unsigned)sec->first_line,
+            (int)s->plan.mode, (unsigned)flags);
+    emit_c_string(rows, s->catalog_path);
+    fputs(",\n      ", rows);
+    emit_hash(rows, s->sha256);
+    fputc('}', rows);
+    free(stmts);
+}
+
+bool mc_emit_begin(mc_emitter *e, FILE *out, const char *symbol,
+                   const mc_folder *f, mc_diag *d)
+{
+    memset(e, 0, sizeof *e);
+    e->out = out;
+    e->symbol = symbol;
+    e->rows = tmpfile();
+    if (!e->rows) {
+        mc_diag_file(d, MC_ERROR, NULL, "cannot create a temporary file: %s",
+                     strerror(errno));
+        return false;
+    }
+    fprintf(out,
+            "/* Generated by migc %s from the %s migrations in \"%s\".\n"
+            " * Do not edit: edit the migrations and rebuild. */\n"
+            "#include <stddef.h>\n"
+            "#include <migc/catalog.h>\n"
+            "\n"
+            "#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != %d\n"
+            "#error \"this catalog was generated for migc catalog ABI %d: "
+            "regenerate it with the migc that matches <migc/catalog.h>\"\n"
+            "#endif\n\n",
+            MIGC_VERSION_STRING, mc_format_name(f->format), f->label,
+            MIGC_CATALOG_ABI, MIGC_CATALOG_ABI);
+    return true;
+}
+
+void mc_emit_migration(mc_emitter *e, const mc_migration *m)
+{
+    const mc_entry *en = m->entry;
+    fprintf(e->rows, "    {%lldLL, ", (long long)en->version);
+    emit_c_string(e->rows, en->id);
+    fputs(", ", e->rows);
+    emit_c_string(e->rows, en->title);
+    fputs(",\n", e->rows);
+    emit_script(e, &m->up, "up");
+    fputs(",\n", e->rows);
+    emit_script(e, &m->down, "down");
+    fputs(",\n     ", e->rows);
+    emit_hash(e->rows, m->chain);
+    fputs("},\n", e->rows);
+    e->index++;
+}
+
+bool mc_emit_end(mc_emitter *e, const mc_folder *f,
+                 const unsigned char chain[MIGC_SHA256_SIZE], mc_diag *d)
+{
+    FILE *out = e->out;
+    bool ok = true;
+    if (e->index) {
+        fprintf(out, "static const migc_migration %s_migrations[%zu] = {\n",
+                e->symbol, e->index);
+        rewind(e->rows);
+        char buf[65536];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, e->rows)) > 0)
+            fwrite(buf, 1, n, out);
+        if (ferror(e->rows)) {
+            mc_diag_file(d, MC_ERROR, NULL, "cannot read a temporary file");
+            ok = false;
+        }
+        fputs("};\n\n", out);
+    }
+    fprintf(out, "const migc_catalog %s = {\n    MIGC_CATALOG_ABI, %d, ",
+            e->symbol, (int)f->format);
+    emit_c_string(out, e->symbol);
+    fputs(", ", out);
+    emit_c_string(out, f->label);
+    fputs(", ", out);
+    emit_c_string(out, MIGC_VERSION_STRING);
+    fprintf(out, ",\n    %zu, %s%s,\n    ", e->index,
+            e->index ? e->symbol : "NULL", e->index ? "_migrations" : "");
+    emit_hash(out, chain);
+    fputs("\n};\n", out);
+    mc_emit_abort(e);
+    return ok;
+}
+
+void mc_emit_abort(mc_emitter *e)
+{
+    if (e->rows)
+        fclose(e->rows);
+    e->rows = NULL;
+    mc_buf_free(&e->image);
+    mc_buf_free(&e->text);
+}
+
+void mc_emit_header(FILE *out, const char *symbol)
+{
+    fprintf(out,
+            "/* Generated by migc %s.  Do not edit. */\n"
+            "#ifndef MIGC_GENERATED_%s_H\n"
+            "#define MIGC_GENERATED_%s_H\n"
+            "\n"
+            "#include <migc/catalog.h>\n"
+            "\n"
+            "#ifdef __cplusplus\n"
+            "extern \"C\" {\n"
+            "#endif\n"
+            "\n"
+            "/* The migrations compiled into this program. */\n"
+            "extern const migc_catalog %s;\n"
+            "\n"
+            "#ifdef __cplusplus\n"
+            "}\n"
+            "#endif\n"
+            "\n"
+            "#endif\n",
+            MIGC_VERSION_STRING, symbol, symbol, symbol);
+}
+
+static void depfile_path(FILE *out, const char *path)
+{
+    for (const char *p = path; *p; p++) {
+        if (*p == ' ' || *p == '#' || *p == '\\')
+            fputc('\\', out);
+        else if (*p == '$')
+            fputc('$', out);
+        fputc(*p, out);
+    }
+}
+
+void mc_emit_depfile(FILE *out, const char *target, const mc_folder *f)
+{
+    depfile_path(out, target);
+    fputs(": \\\n  ", out);
+    depfile_path(out, f->dir);
+    for (size_t i = 0; i < f->count; i++) {
+        fputs(" \\\n  ", out);
+        depfile_path(out, f->entries[i].up_path);
+        if (f->entries[i].down_path) {
+            fputs(" \\\n  ", out);
+            depfile_path(out, f->entries[i].down_path);
+        }
+    }
+    fputc('\n', out);
+}

@@ -1,0 +1,611 @@
+/*
+ * main.c -- the migc command line.
+ *
+ * migc compiles a folder of SQL migrations (golang-migrate, goose,
+ * sql-migrate or dbmate format) into a C catalog that a service embeds, and
+ * offers the checks and helpers around it.  This file only parses arguments
+ * and dispatches to the commands; each command is a small function over the
+ * pipeline (pipeline.h) and the emitter (emit.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <migc/version.h>
+
+#include "emit.h"
+#include "output.h"
+#include "pipeline.h"
+#include "util.h"
+
+/* ---- usage ------------------------------------------------------------ */
+
+static const char usage_text[] =
+    "usage: migc <command> [options]\n"
+    "\n"
+    "Compiles a folder of PostgreSQL migrations (golang-migrate, goose,\n"
+    "sql-migrate or dbmate format) into a C source file that embeds them.\n"
+    "\n"
+    "commands:\n"
+    "  compile DIR -o OUT.c [--header OUT.h] [--name SYMBOL] [--depfile FILE]\n"
+    "                 write the C catalog of the migrations in DIR\n"
+    "  check DIR      run every check, write nothing\n"
+    "  list DIR [--json]\n"
+    "                 one line per migration: version, name, format,\n"
+    "                 transaction mode, statements, up hash\n"
+    "  new DIR NAME   create the next migration in the folder's style\n"
+    "\n"
+    "options:\n"
+    "  -h, --help     show help (also: migc COMMAND --help)\n"
+    "  --version      show the version\n"
+    "\n"
+    "exit status:\n"
+    "  0  success\n"
+    "  1  errors in the migrations (reported as file:line:col: error: ...)\n"
+    "  2  bad command line\n"
+    "  3  I/O error (unreadable folder, unwritable output, out of memory)\n";
+
+static const char compile_help[] =
+    "usage: migc compile DIR -o OUT.c [--header OUT.h] [--name SYMBOL]\n"
+    "                    [--depfile FILE] [-v]\n"
+    "\n"
+    "Checks the migrations in DIR and writes a C source file defining\n"
+    "`const migc_catalog SYMBOL` (see <migc/catalog.h>).  The output is\n"
+    "deterministic and is only replaced when its content changes; it is\n"
+    "never left half-written.\n"
+    "\n"
+    "  -o, --output OUT.c   the C file to write (required)\n"
+    "  --header OUT.h       also write a header declaring the catalog\n"
+    "  --name SYMBOL        C name of the catalog (default: migc_catalog)\n"
+    "  --depfile FILE       write Make-syntax dependencies of OUT.c\n"
+    "  -v, --verbose        also print notes\n";
+
+static const char check_help[] =
+    "usage: migc check DIR [-v]\n"
+    "\n"
+    "Runs every check migc compile runs and writes nothing.  Prints\n"
+    "diagnostics (notes too) and exits 0 when there are no errors, 1 when\n"
+    "there are.\n";
+
+static const char list_help[] =
+    "usage: migc list DIR [--json]\n"
+    "\n"
+    "Prints one line per migration: version (or sql-migrate id), name,\n"
+    "format, transaction mode of the up script (transaction, none,\n"
+    "none-auto, as-written), number of up statements and the first 12 hex\n"
+    "digits of the up script's SHA-256.  --json prints a JSON array with the\n"
+    "full hashes and the down script too.\n";
+
+static const char new_help[] =
+    "usage: migc new DIR NAME\n"
+    "\n"
+    "Creates the next migration in DIR, following the folder's style: its\n"
+    "format (golang-migrate up/down pair by default, the folder's\n"
+    "single-file format otherwise) and its versions (sequential with the\n"
+    "same width, or a UTC timestamp YYYYMMDDHHMMSS when the folder uses\n"
+    "timestamps).  Creates DIR when it does not exist.  Prints the paths\n"
+    "of the files it created.\n";
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int usage_error(const char *fmt, ...)
+{
+    fputs("migc: error: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(see migc --help)\n", stderr);
+    return MC_EXIT_USAGE;
+}
+
+/* ---- argument parsing ------------------------------------------------- */
+
+typedef struct args {
+    const char *positional[3];
+    int npositional;
+    const char *output;
+    const char *header;
+    const char *name;
+    const char *depfile;
+    bool json;
+    bool verbose;
+    bool help;
+} args;
+
+/* Matches --long=value / --long value / -s value.  Returns 1 when matched
+ * (value stored), 0 when not this option, -1 on a missing value. */
+static int option_value(int argc, char **argv, int *i, const char *shortopt,
+                        const char *longopt, const char **value)
+{
+    const char *a = argv[*i];
+    size_t ll = strlen(longopt);
+    if (strncmp(a, longopt, ll) == 0 && a[ll] == '=') {
+        *value = a + ll + 1;
+        return 1;
+    }
+    if (strcmp(a, longopt) == 0 || (shortopt && strcmp(a, shortopt) == 0)) {
+        if (*i + 1 >= argc)
+            return -1;
+        *value = argv[++*i];
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, int first, args *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        struct {
+            const char *s, *l;
+            const char **dst;
+        } valued[] = {
+            {"-o", "--output", &out->output},
+            {NULL, "--header", &out->header},
+            {NULL, "--name", &out->name},
+            {NULL, "--depfile", &out->depfile},
+        };
+        bool matched = false;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
+            int r = option_value(argc, argv, &i, valued[k].s, valued[k].l,
+                                 valued[k].dst);
+            if (r < 0)
+                return usage_error("option %s needs a value", a);
+            if (r > 0) {
+                matched = true;
+                break;
+            }
+        }
+        if (matched)
+            continue;
+        if (strcmp(a, "--json") == 0)
+            out->json = true;
+        else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+            out->verbose = true;
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            out->help = true;
+        else if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++) {
+                if (out->npositional == 3)
+                    return usage_error("unexpected argument %s", argv[i]);
+                out->positional[out->npositional++] = argv[i];
+            }
+        } else if (a[0] == '-' && a[1] != '\0')
+            return usage_error("unknown option %s", a);
+        else if (out->npositional == 3)
+            return usage_error("unexpected argument %s", a);
+        else
+            out->positional[out->npositional++] = a;
+    }
+    return MC_EXIT_OK;
+}
+
+/* Exit status after a folder run. */
+static int status_of(const mc_diag *d, const mc_pipeline_result *r)
+{
+    if (r->io_error)
+        return MC_EXIT_IO;
+    return d->errors ? MC_EXIT_INPUT : MC_EXIT_OK;
+}
+
+static void init_diag(mc_diag *d, bool notes)
+{
+    memset(d, 0, sizeof *d);
+    d->out = stderr;
+    d->show_notes = notes;
+}
+
+/* Prints "N errors, M warnings" when there were any. */
+static void summary(const mc_diag *d)
+{
+    if (d->errors || d->warnings)
+        fprintf(stderr, "%u error%s, %u warning%s\n", d->errors,
+                d->errors == 1 ? "" : "s", d->warnings,
+                d->warnings == 1 ? "" : "s");
+}
+
+/* ---- compile ---------------------------------------------------------- */
+
+static void emit_visit(void *ctx, const mc_migration *m)
+{
+    mc_emit_migration(ctx, m);
+}
+
+/* Writes a small output file atomically with the given writer. */
+static bool write_small_output(const char *path,
+                               void (*write)(FILE *, const void *),
+                               const void *arg, mc_diag *d)
+{
+    mc_output o;
+    if (!mc_output_open(&o, path, d))
+        return false;
+    write(o.fp, arg);
+    return mc_output_commit(&o, NULL, d);
+}
+
+static void write_header(FILE *out, const void *symbol)
+{
+    mc_emit_header(out, symbol);
+}
+
+typedef struct depfile_args {
+    const char *target;
+    const mc_folder *folder;
+} depfile_args;
+
+static void write_depfile(FILE *out, const void *arg)
+{
+    const depfile_args *a = arg;
+    mc_emit_depfile(out, a->target, a->folder);
+}
+
+static int cmd_compile(const args *a)
+{
+    if (a->help) {
+        fputs(compile_help, stdout);
+        return MC_EXIT_OK;
+    }
+    if (a->npositional != 1)
+        return usage_error("%s", "compile takes one folder: migc compile DIR "
+                                 "-o OUT.c");
+    if (!a->output)
+        return usage_error("%s", "compile needs an output file: -o OUT.c");
+    const char *symbol = a->name ? a->name : "migc_catalog";
+    if (!mc_is_c_identifier(symbol))
+        return usage_error("--name %s is not a C identifier", symbol);
+
+    mc_diag d;
+    init_diag(&d, a->verbose);
+    mc_folder folder;
+    mc_pipeline_result r;
+    mc_pipeline_scan(a->positional[0], &folder, &d, &r);
+    mc_output out = {0};
+    mc_emitter em = {0};
+    bool emitting = false;
+    if (d.errors == 0) {
+        if (mc_output_open(&out, a->output, &d) &&
+            mc_emit_begin(&em, out.fp, symbol, &folder, &d))
+            emitting = true;
+        else
+            r.io_error = true;
+    }
+    bool ok = mc_pipeline_load(&folder, &d, emitting ? emit_visit : NULL, &em,
+                               &r);
+    if (ok && emitting) {
+        ok = mc_emit_end(&em, &folder, r.chain, &d) &&
+             mc_output_commit(&out, NULL, &d);
+        if (ok && a->header)
+            ok = write_small_output(a->header, write_header, symbol, &d);
+        if (ok && a->depfile) {
+            depfile_args da = {a->output, &folder};
+            ok = write_small_output(a->depfile, write_depfile, &da, &d);
+        }
+        if (!ok)
+            r.io_error = true;
+    } else {
+        mc_emit_abort(&em);
+        mc_output_abort(&out);
+    }
+    mc_folder_free(&folder);
+    summary(&d);
+    return status_of(&d, &r);
+}
+
+/* ---- check ------------------------------------------------------------ */
+
+static int cmd_check(const args *a)
+{
+    if (a->help) {
+        fputs(check_help, stdout);
+        return MC_EXIT_OK;
+    }
+    if (a->npositional != 1)
+        return usage_error("%s", "check takes one folder: migc check DIR");
+    mc_diag d;
+    init_diag(&d, true);
+    mc_folder folder;
+    mc_pipeline_result r;
+    mc_pipeline_scan(a->positional[0], &folder, &d, &r);
+    mc_pipeline_load(&folder, &d, NULL, NULL, &r);
+    if (d.errors == 0 && !r.io_error)
+        printf("%s: %zu migration%s, %s format, ok\n", folder.dir,
+               folder.count, folder.count == 1 ? "" : "s",
+               mc_format_name(folder.format));
+    mc_folder_free(&folder);
+    summary(&d);
+    return status_of(&d, &r);
+}
+
+/* ---- list ------------------------------------------------------------- */
+
+static const char *mode_name(const mc_script *s)
+{
+    if (!s->present)
+        return "-";
+    switch (s->plan.mode) {
+    case MIGC_TRANSACTION_SINGLE: return "transaction";
+    case MIGC_TRANSACTION_NONE:
+        return s->plan.auto_no_transaction ? "none-auto" : "none";
+    case MIGC_TRANSACTION_AS_WRITTEN: return "as-written";
+    }
+    return "?";
+}
+
+typedef struct list_ctx {
+    const mc_folder *folder;
+    bool json;
+    size_t id_width;   /* widths of the text columns */
+    size_t name_width;
+    mc_buf out;
+    size_t count;
+} list_ctx;
+
+static void json_script(mc_buf *b, const mc_script *s)
+{
+    if (!s->present) {
+        mc_buf_puts(b, "null");
+        return;
+    }
+    char hex[2 * MIGC_SHA256_SIZE + 1];
+    mc_hex(s->sha256, MIGC_SHA256_SIZE, hex);
+    mc_buf_puts(b, "{\"file\": \"");
+    mc_buf_json_string(b, s->catalog_path);
+    mc_buf_printf(b, "\", \"transaction\": \"%s\", \"statements\": %zu, "
+                     "\"sha256\": \"%s\"}",
+                  mode_name(s), s->section->count, hex);
+}
+
+static void list_visit(void *ctx, const mc_migration *m)
+{
+    list_ctx *lc = ctx;
+    mc_buf *b = &lc->out;
+    const mc_entry *e = m->entry;
+    const char *format = mc_format_name(lc->folder->format);
+    char hex[2 * MIGC_SHA256_SIZE + 1];
+    mc_hex(m->up.sha256, MIGC_SHA256_SIZE, hex);
+    if (!lc->json) {
+        mc_buf_printf(b, "%-*s  %-*s  %-14s  %-11s  %5zu  %.12s\n",
+                      (int)lc->id_width,
+                      lc->folder->format == MIGC_FORMAT_SQL_MIGRATE
+                          ? e->id
+                          : e->version_text,
+                      (int)lc->name_width, e->title[0] ? e->title : "-",
+                      format, mode_name(&m->up), m->up.section->count, hex);
+    } else {
+        char chain[2 * MIGC_SHA256_SIZE + 1];
+        mc_hex(m->chain, MIGC_SHA256_SIZE, chain);
+        mc_buf_puts(b, lc->count ? ",\n  {" : "\n  {");
+        mc_buf_printf(b, "\"version\": %lld, \"id\": \"", (long long)e->version);
+        mc_buf_json_string(b, e->id);
+        mc_buf_puts(b, "\", \"name\": \"");
+        mc_buf_json_string(b, e->title);
+        mc_buf_printf(b, "\", \"format\": \"%s\", \"up\": ", format);
+        json_script(b, &m->up);
+        mc_buf_puts(b, ", \"down\": ");
+        json_script(b, &m->down);
+        mc_buf_printf(b, ", \"chain_sha256\": \"%s\"}", chain);
+    }
+    lc->count++;
+}
+
+static int cmd_list(const args *a)
+{
+    if (a->help) {
+        fputs(list_help, stdout);
+        return MC_EXIT_OK;
+    }
+    if (a->npositional != 1)
+        return usage_error("%s", "list takes one folder: migc list DIR");
+    mc_diag d;
+    init_diag(&d, false);
+    mc_folder folder;
+    mc_pipeline_result r;
+    mc_pipeline_scan(a->positional[0], &folder, &d, &r);
+    list_ctx lc = {&folder, a->json, 7, 4, {0}, 0};
+    for (size_t i = 0; i < folder.count; i++) {
+        const mc_entry *e = &folder.entries[i];
+        size_t w = strlen(folder.format == MIGC_FORMAT_SQL_MIGRATE
+                              ? e->id
+                              : e->version_text);
+        if (w > lc.id_width)
+            lc.id_width = w;
+        if (strlen(e->title) > lc.name_width)
+            lc.name_width = strlen(e->title);
+    }
+    if (!a->json)
+        mc_buf_printf(&lc.out, "%-*s  %-*s  %-14s  %-11s  %5s  %s\n",
+                      (int)lc.id_width, "VERSION", (int)lc.name_width, "NAME",
+                      "FORMAT", "TRANSACTION", "STMTS", "UP-SHA256");
+    else
+        mc_buf_puts(&lc.out, "[");
+    mc_pipeline_load(&folder, &d, list_visit, &lc, &r);
+    if (a->json)
+        mc_buf_puts(&lc.out, lc.count ? "\n]\n" : "]\n");
+    /* Print the listing only when it is complete and correct. */
+    if (d.errors == 0 && !r.io_error)
+        fwrite(lc.out.data, 1, lc.out.len, stdout);
+    mc_buf_free(&lc.out);
+    mc_folder_free(&folder);
+    summary(&d);
+    return status_of(&d, &r);
+}
+
+/* ---- new -------------------------------------------------------------- */
+
+/* A file name part made of the user's NAME: letters, digits, '_' and '-';
+ * anything else becomes '_'. */
+static char *sanitize_name(const char *name)
+{
+    char *s = mc_xstrdup(name);
+    for (char *p = s; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            *p = '_';
+    }
+    return s;
+}
+
+static bool looks_like_timestamp(const mc_entry *e)
+{
+    return strlen(e->version_text) == 14 && e->version >= 19700101000000LL;
+}
+
+/* The version text of the next migration. */
+static char *next_version(const mc_folder *f)
+{
+    if (f->count == 0)
+        return mc_xstrdup("000001");
+    const mc_entry *last = &f->entries[f->count - 1];
+    if (looks_like_timestamp(last)) {
+        char now[32];
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(now, sizeof now, "%Y%m%d%H%M%S", &tm);
+        long long v = atoll(now);
+        if (v <= last->version)
+            v = last->version + 1;
+        return mc_xasprintf("%lld", v);
+    }
+    return mc_xasprintf("%0*lld", (int)strlen(last->version_text),
+                        (long long)last->version + 1);
+}
+
+/* Creates path with content, refusing to overwrite.  Returns false after
+ * printing an error. */
+static bool create_new_file(const char *path, const char *content)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd < 0) {
+        fprintf(stderr, "%s: error: cannot create: %s\n", path,
+                strerror(errno));
+        return false;
+    }
+    size_t len = strlen(content);
+    bool ok = write(fd, content, len) == (ssize_t)len;
+    if (close(fd) != 0 || !ok) {
+        fprintf(stderr, "%s: error: cannot write: %s\n", path,
+                strerror(errno));
+        unlink(path);
+        return false;
+    }
+    printf("%s\n", path);
+    return true;
+}
+
+static int cmd_new(const args *a)
+{
+    if (a->help) {
+        fputs(new_help, stdout);
+        return MC_EXIT_OK;
+    }
+    if (a->npositional != 2)
+        return usage_error("%s", "new takes a folder and a name: migc new DIR "
+                                 "NAME");
+    const char *dir = a->positional[0];
+    if (a->positional[1][0] == '\0')
+        return usage_error("%s", "the migration name is empty");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: error: cannot create folder: %s\n", dir,
+                strerror(errno));
+        return MC_EXIT_IO;
+    }
+    mc_diag d;
+    init_diag(&d, false);
+    mc_folder folder;
+    mc_pipeline_result r;
+    if (!mc_pipeline_scan(dir, &folder, &d, &r)) {
+        mc_folder_free(&folder);
+        summary(&d);
+        return status_of(&d, &r);
+    }
+    char *version = next_version(&folder);
+    char *name = sanitize_name(a->positional[1]);
+    migc_format format = folder.format ? folder.format
+                                       : MIGC_FORMAT_GOLANG_MIGRATE;
+    char separator = '_';
+    if (format == MIGC_FORMAT_SQL_MIGRATE) {
+        separator = '-';
+        if (folder.count) {
+            const mc_entry *last = &folder.entries[folder.count - 1];
+            char after = last->up_name[strlen(last->version_text)];
+            if (after == '_' || after == '-')
+                separator = after;
+        }
+    }
+    bool ok;
+    if (format == MIGC_FORMAT_GOLANG_MIGRATE) {
+        char *up = mc_xasprintf("%s/%s_%s.up.sql", folder.dir, version, name);
+        char *down = mc_xasprintf("%s/%s_%s.down.sql", folder.dir, version,
+                                  name);
+        ok = create_new_file(up, "") && create_new_file(down, "");
+        free(up);
+        free(down);
+    } else {
+        const char *body =
+            format == MIGC_FORMAT_GOOSE ? "-- +goose Up\n\n-- +goose Down\n"
+            : format == MIGC_FORMAT_SQL_MIGRATE
+                ? "-- +migrate Up\n\n-- +migrate Down\n"
+                : "-- migrate:up\n\n-- migrate:down\n";
+        char *path = mc_xasprintf("%s/%s%c%s.sql", folder.dir, version,
+                                  separator, name);
+        ok = create_new_file(path, body);
+        free(path);
+    }
+    free(version);
+    free(name);
+    mc_folder_free(&folder);
+    return ok ? MC_EXIT_OK : MC_EXIT_IO;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return MC_EXIT_USAGE;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
+        strcmp(command, "help") == 0) {
+        fputs(usage_text, stdout);
+        return MC_EXIT_OK;
+    }
+    if (strcmp(command, "--version") == 0 || strcmp(command, "version") == 0) {
+        printf("migc %s (catalog ABI %d)\n", MIGC_VERSION_STRING,
+               MIGC_CATALOG_ABI);
+        return MC_EXIT_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*run)(const args *);
+    } commands[] = {
+        {"compile", cmd_compile},
+        {"check", cmd_check},
+        {"list", cmd_list},
+        {"new", cmd_new},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(command, commands[i].name) != 0)
+            continue;
+        args a;
+        int rc = parse_args(argc, argv, 2, &a);
+        if (rc != MC_EXIT_OK)
+            return rc;
+        return commands[i].run(&a);
+    }
+    return usage_error("unknown command %s", command);
+}
