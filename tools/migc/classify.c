@@ -27,11 +27,11 @@ typedef struct words {
     bool is_paren_group[MAX_WORDS];
 } words;
 
-static void collect_words(const char *text, size_t start, size_t end,
-                          words *w)
+static void collect_words(const char *text, size_t text_len, size_t start,
+                          size_t end, words *w)
 {
     mc_lexer lx;
-    mc_lexer_init(&lx, text, end);
+    mc_lexer_init(&lx, text, text_len);
     mc_lexer_seek(&lx, start);
     w->text = text;
     w->count = 0;
@@ -221,11 +221,11 @@ static uint32_t classify_cluster(const words *w, const char **what)
     return 0;
 }
 
-uint32_t mc_classify(const char *text, size_t start, size_t end,
-                     const char **what)
+uint32_t mc_classify(const char *text, size_t text_len, size_t start,
+                     size_t end, const char **what)
 {
     words w;
-    collect_words(text, start, end, &w);
+    collect_words(text, text_len, start, end, &w);
     *what = NULL;
     if (w.count == 0 || !w.is_word[0])
         return 0;

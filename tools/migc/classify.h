@@ -25,12 +25,12 @@ enum {
 /* Mask of the bits that go into migc_statement.flags. */
 #define MC_CLASS_CATALOG_MASK 0xFFFFu
 
-/* Classifies the statement occupying bytes [start, end) of `text` (which
- * must be NUL-terminated somewhere at or after end).  Returns MIGC_STMT_*
+/* Classifies the statement occupying bytes [start, end) of `text`, a
+ * text of text_len bytes followed by a NUL byte (see mc_lexer_init).  Returns MIGC_STMT_*
  * and MC_CLASS_* bits; *what is set to a static, human-readable name of the
  * construct that caused the most significant bit ("CREATE INDEX
  * CONCURRENTLY", "COMMIT", ...) or to NULL. */
-uint32_t mc_classify(const char *text, size_t start, size_t end,
-                     const char **what);
+uint32_t mc_classify(const char *text, size_t text_len, size_t start,
+                     size_t end, const char **what);
 
 #endif /* MIGC_CLASSIFY_H */

@@ -266,11 +266,11 @@ static void scan_golang(mc_folder *f, char **names, size_t n, mc_diag *d,
 }
 
 static void scan_single_file(mc_folder *f, char **names, size_t n,
-                             mc_diag *d, bool *ok)
+                             const bool *skip, mc_diag *d, bool *ok)
 {
     size_t cap = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!ends_with(names[i], ".sql"))
+        if (!ends_with(names[i], ".sql") || skip[i])
             continue;
         size_t digits = leading_digits(names[i]);
         const char *rest = names[i] + digits;
@@ -317,8 +317,8 @@ static void scan_single_file(mc_folder *f, char **names, size_t n,
 /* Decides the format of a folder without golang-migrate names from the
  * annotations of its .sql files. */
 static migc_format detect_single_file_format(mc_folder *f, char **names,
-                                             size_t n, mc_diag *d, bool *ok,
-                                             bool *io_error)
+                                             size_t n, bool *skip, mc_diag *d,
+                                             bool *ok, bool *io_error)
 {
     migc_format found = 0;
     const char *found_in = NULL;
@@ -340,6 +340,7 @@ static migc_format detect_single_file_format(mc_folder *f, char **names,
                          "one folder holds one format",
                          mc_format_name(fmt), mc_format_name(found), found_in);
             *ok = false;
+            skip[i] = true; /* reported once; not checked any further */
         } else if (fmt && !found) {
             found = fmt;
             found_in = names[i];
@@ -418,10 +419,12 @@ bool mc_folder_scan(const char *dir, mc_folder *out, mc_diag *d,
         out->format = MIGC_FORMAT_GOLANG_MIGRATE;
         scan_golang(out, names, n, d, &ok);
     } else {
-        out->format = detect_single_file_format(out, names, n, d, &ok,
+        bool *skip = mc_xcalloc(n ? n : 1, sizeof *skip);
+        out->format = detect_single_file_format(out, names, n, skip, d, &ok,
                                                 io_error);
         if (out->format)
-            scan_single_file(out, names, n, d, &ok);
+            scan_single_file(out, names, n, skip, d, &ok);
+        free(skip);
     }
     warn_go_migrations(out, names, n, d);
     if (out->count)

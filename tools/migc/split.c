@@ -293,7 +293,7 @@ static void close_statement(splitter *sp)
     mc_position_advance(&sp->pos, st.start);
     st.line = sp->pos.line;
     st.column = sp->pos.column;
-    st.flags = mc_classify(sp->text, st.start, st.end, &st.what);
+    st.flags = mc_classify(sp->text, sp->len, st.start, st.end, &st.what);
     if (!sp->st_semicolon)
         st.flags |= MIGC_STMT_UNTERMINATED;
     if (st.flags & MC_CLASS_COPY_STDIN) {
@@ -395,6 +395,7 @@ static void on_section(splitter *sp, const directive *dir, size_t at)
     if (dir->kind == DIR_UP && sp->seen_down) {
         error_at(sp, at, "the Up annotation must come before the Down "
                          "annotation");
+        sp->seen_up = true;
         return;
     }
     if (dir->kind == DIR_DOWN && !sp->seen_up) {

@@ -1,0 +1,4 @@
+-- migrate:up
+CREATE TABLE c (x int);
+-- migrate:up
+CREATE TABLE c2 (x int);

@@ -1,0 +1,3 @@
+\set ON_ERROR_STOP on
+CREATE TABLE t (a int);
+\i seed.sql

@@ -1,0 +1,9 @@
+-- a function
+
+CREATE TABLE t (a int);
+
+CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$
+BEGIN
+    RETURN 1;
+END;
+$$;

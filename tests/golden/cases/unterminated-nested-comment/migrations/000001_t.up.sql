@@ -1,0 +1,5 @@
+/* outer
+   /* inner */
+   still a comment because comments nest
+*
+CREATE TABLE t (a int);

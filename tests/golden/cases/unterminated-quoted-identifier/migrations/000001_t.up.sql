@@ -1,0 +1,3 @@
+CREATE TABLE "Order Items (
+    id int
+);
