@@ -15,8 +15,17 @@
 
 bool mc_is_c_identifier(const char *s)
 {
+    /* Names <migc/migc.h> and <migc/catalog.h> already declare. */
+    static const char *const reserved[] = {
+        "migc_format", "migc_transaction_mode", "migc_statement",
+        "migc_script", "migc_migration", "migc_catalog", "migc_version",
+        "migc_catalog_find", "migc_catalog_check",
+    };
     if (!s || !*s || (*s >= '0' && *s <= '9'))
         return false;
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (strcmp(s, reserved[i]) == 0)
+            return false;
     for (; *s; s++) {
         char c = *s;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||

@@ -56,7 +56,8 @@ void mc_emit_header(FILE *out, const char *symbol);
  * added and removed files are noticed) and on every migration file. */
 void mc_emit_depfile(FILE *out, const char *target, const mc_folder *f);
 
-/* True when s is a valid C identifier. */
+/* True when s is a valid C identifier that the public headers do not
+ * already declare. */
 bool mc_is_c_identifier(const char *s);
 
 #endif /* MIGC_EMIT_H */

@@ -64,7 +64,7 @@ static const char compile_help[] =
     "\n"
     "  -o, --output OUT.c   the C file to write (required)\n"
     "  --header OUT.h       also write a header declaring the catalog\n"
-    "  --name SYMBOL        C name of the catalog (default: migc_catalog)\n"
+    "  --name SYMBOL        C name of the catalog (default: migc_migrations)\n"
     "  --depfile FILE       write Make-syntax dependencies of OUT.c\n"
     "  -v, --verbose        also print notes\n";
 
@@ -261,9 +261,10 @@ static int cmd_compile(const args *a)
                                  "-o OUT.c");
     if (!a->output)
         return usage_error("%s", "compile needs an output file: -o OUT.c");
-    const char *symbol = a->name ? a->name : "migc_catalog";
+    const char *symbol = a->name ? a->name : "migc_migrations";
     if (!mc_is_c_identifier(symbol))
-        return usage_error("--name %s is not a C identifier", symbol);
+        return usage_error("--name %s is not a C identifier, or is one the "
+                           "migc headers already declare", symbol);
 
     mc_diag d;
     init_diag(&d, a->verbose);
