@@ -29,6 +29,8 @@
 #   BENCH_OUT  markdown summary file (default: bench/results/compile.md)
 #   RUNS       hyperfine runs of the compile benchmark (default 5, min 5)
 #   GCC_RUNS   hyperfine runs of the gcc benchmark (default 3)
+#   MIGC_ARGS  extra arguments for every `migc compile` (default none), e.g.
+#              "--name my_catalog"; shown in the summary when set
 #   KEEP_TMP   set to 1 to keep the generated folders and outputs
 #
 # Needs hyperfine, GNU time, xxd, gcc, python3 (and clang for its check);
@@ -48,6 +50,7 @@ GCC_RUNS=${GCC_RUNS:-3}
 COUNT=10000            # migrations in the big folder
 BIG_BYTES=10000000     # size of the single large migration
 INCLUDE=$REPO/include
+read -r -a MIGC_EXTRA <<<"${MIGC_ARGS:-}"
 
 log() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'compile.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -98,11 +101,11 @@ size_of() { stat -c %s "$1"; }
 # and stops the benchmark.
 migc_compile_or_die() {
     local dir=$1 out=$2 rc=0
-    "$MIGC" compile "$dir" -o "$out" >"$T/migc.log" 2>&1 || rc=$?
+    "$MIGC" compile "$dir" -o "$out" "${MIGC_EXTRA[@]}" >"$T/migc.log" 2>&1 || rc=$?
     if (( rc != 0 )); then
         {
             echo "compile.sh: migc failed on the generated input"
-            echo "  command: $MIGC compile $dir -o $out"
+            echo "  command: $MIGC compile $dir -o $out ${MIGC_EXTRA[*]}"
             if (( rc > 128 )); then
                 echo "  status:  $rc (killed by signal $((rc - 128)))"
             else
@@ -143,7 +146,7 @@ q() { printf '%q' "$1"; }
 hyperfine --warmup 1 --runs "$RUNS" --style basic \
     --export-json "$HF_COMPILE_JSON" \
     -n migc --prepare "rm -f $(q "$T/out.c")" \
-    "$(q "$MIGC") compile $(q "$T/many") -o $(q "$T/out.c")" \
+    "$(q "$MIGC") compile $(q "$T/many") -o $(q "$T/out.c") ${MIGC_ARGS:-}" \
     -n floor --prepare true \
     "find $(q "$T/many") -name '*.sql' -print0 | sort -z | xargs -0 cat | sha256sum" \
     -n xxd --prepare "rm -f $(q "$T/xxd_out.c")" \
@@ -155,9 +158,9 @@ fact one_out_bytes "$(size_of "$T/one.c")"
 # ---- 3. peak memory --------------------------------------------------------
 
 log "peak memory of migc (/usr/bin/time -v)"
-v=$(peak_rss_kib "$MIGC" compile "$T/tiny" -o "$T/tiny.c"); fact rss_tiny "$v"
-v=$(peak_rss_kib "$MIGC" compile "$T/many" -o "$T/rss_many.c"); fact rss_many "$v"
-v=$(peak_rss_kib "$MIGC" compile "$T/one" -o "$T/rss_one.c"); fact rss_one "$v"
+v=$(peak_rss_kib "$MIGC" compile "$T/tiny" -o "$T/tiny.c" "${MIGC_EXTRA[@]}"); fact rss_tiny "$v"
+v=$(peak_rss_kib "$MIGC" compile "$T/many" -o "$T/rss_many.c" "${MIGC_EXTRA[@]}"); fact rss_many "$v"
+v=$(peak_rss_kib "$MIGC" compile "$T/one" -o "$T/rss_one.c" "${MIGC_EXTRA[@]}"); fact rss_one "$v"
 
 # ---- 4. the C compiler on the outputs --------------------------------------
 
@@ -174,7 +177,8 @@ else
         head -n 20 "$T/gcc.log" | sed 's/^/    /'
         echo "  (timing gcc on the xxd -i output only)"
     } >&2
-    head -n 3 "$T/gcc.log" | tr '\n' ' ' | sed 's/^/gcc_plain_error=/; s/$/\n/' >>"$FACTS"
+    printf 'gcc_plain_error=%s\n' \
+        "$(grep -m 1 -E 'error' "$T/gcc.log" | sed "s|$T/||g")" >>"$FACTS"
 fi
 
 log "hyperfine: gcc -O0 on migc's output vs. on the xxd -i output (warmup 1, $GCC_RUNS runs)"
@@ -224,6 +228,7 @@ fact clang_version "$( (( HAVE_CLANG )) && clang --version | head -n 1 || echo n
 fact hyperfine_version "$(hyperfine --version)"
 fact machine "$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
 fact tmp "$T"
+fact migc_args "${MIGC_ARGS:-}"
 
 python3 - "$FACTS" "$HF_COMPILE_JSON" "$HF_GCC_JSON" "$BENCH_OUT" <<'PY'
 import json, sys, time
@@ -240,8 +245,10 @@ def results(path):
 c = results(compile_json)
 g = results(gcc_json)
 
-def ms(s):
-    return "%.0f ms" % (s * 1e3) if s < 10 else "%.1f s" % s
+def ms(s, unit_of=None):
+    """Seconds as ms below 10 s, else s; unit_of picks the unit of another value."""
+    ref = s if unit_of is None else unit_of
+    return "%.0f ms" % (s * 1e3) if ref < 10 else "%.2f s" % s
 
 def mb(n):
     return "%.2f MB" % (int(n) / 1e6)
@@ -250,23 +257,27 @@ def mib_kib(k):
     return "%.1f MiB" % (int(k) / 1024)
 
 def row(name, r):
+    u = r["median"]
     return "| %s | %s | %s ± %s | %s | %s | %d |" % (
-        name, ms(r["median"]), ms(r["mean"]), ms(r["stddev"]),
-        ms(r["min"]), ms(r["max"]), len(r["times"]))
+        name, ms(r["median"]), ms(r["mean"], u), ms(r["stddev"], u),
+        ms(r["min"], u), ms(r["max"], u), len(r["times"]))
 
 def ratio(a, b):
-    return "%.2f×" % (a / b)
+    return "%.3g×" % (a / b)
 
 tmp = f["tmp"] + "/"
 L = []
 L.append("# migc compile benchmark")
 L.append("")
-L.append("%s; %s; migc %s at %s; %s; %s; %s." % (
+L.append("%s; %s; %s at %s; %s; %s; %s." % (
     time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), f["machine"],
     f["migc_version"], f["git_rev"], f["hyperfine_version"],
     f["gcc_version"], f["clang_version"]))
+if f["migc_args"]:
+    L.append("")
+    L.append("**migc run with extra arguments `%s` (MIGC_ARGS).**" % f["migc_args"])
 L.append("")
-L.append("Input: %s golang-migrate files (%s ups + downs), %s in all, largest "
+L.append("Input: %s golang-migrate files (%s up/down pairs), %s in all, largest "
          "file %s bytes; single-file folder: one %s migration." % (
              "{:,}".format(int(f["many_files"])), "{:,}".format(int(f["many_files"]) // 2),
              mb(f["many_bytes"]), "{:,}".format(int(f["many_largest"])),
@@ -316,6 +327,10 @@ L.append("| migc peak RSS, 10,000 migrations (%s) | %s |" % (
     mb(f["many_bytes"]), mib_kib(f["rss_many"])))
 L.append("| migc peak RSS, one %s migration | %s |" % (
     mb(f["one_bytes"]), mib_kib(f["rss_one"])))
+L.append("| migc RSS growth per migration (10,000 migrations vs. tiny) | %.2f KiB |" % (
+    (int(f["rss_many"]) - int(f["rss_tiny"])) / (int(f["many_files"]) // 2)))
+L.append("| migc RSS growth per input byte (one 10 MB migration vs. tiny) | %.2f B |" % (
+    (int(f["rss_one"]) - int(f["rss_tiny"])) * 1024 / int(f["one_bytes"])))
 L.append("| input, 10,000 migrations | %s |" % mb(f["many_bytes"]))
 L.append("| migc output .c (10,000 migrations) | %s (%.2f× input) |" % (
     mb(f["out_bytes"]), int(f["out_bytes"]) / int(f["many_bytes"])))
