@@ -18,7 +18,7 @@
 #
 # Prints a summary table and writes it as markdown to $BENCH_OUT (default
 # bench/results/compile.md, with the raw hyperfine JSON beside it).
-# Takes about 3-4 minutes on a 2-core machine.
+# Takes about 3 minutes on a 2-core machine (169 s measured).
 #
 # usage:
 #   bench/compile.sh [PATH/TO/migc]

@@ -105,10 +105,20 @@ static const char *emit_string(mc_emitter *e, const char *name,
 
 static void emit_hash(FILE *out, const unsigned char h[MIGC_SHA256_SIZE])
 {
-    fputc('{', out);
-    for (int i = 0; i < MIGC_SHA256_SIZE; i++)
-        fprintf(out, "%s0x%02x", i ? "," : "", h[i]);
-    fputc('}', out);
+    static const char digits[] = "0123456789abcdef";
+    char text[2 + MIGC_SHA256_SIZE * 5];
+    size_t n = 0;
+    text[n++] = '{';
+    for (int i = 0; i < MIGC_SHA256_SIZE; i++) {
+        if (i)
+            text[n++] = ',';
+        text[n++] = '0';
+        text[n++] = 'x';
+        text[n++] = digits[h[i] >> 4];
+        text[n++] = digits[h[i] & 15];
+    }
+    text[n++] = '}';
+    fwrite(text, 1, n, out);
 }
 
 static void emit_c_string(FILE *out, const char *s)

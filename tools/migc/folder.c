@@ -187,6 +187,7 @@ static bool init_entry(mc_folder *f, mc_entry *e, const char *name,
     return true;
 }
 
+
 static int compare_entries(const void *a, const void *b)
 {
     const mc_entry *x = a, *y = b;
@@ -196,64 +197,71 @@ static int compare_entries(const void *a, const void *b)
     return strcmp(x->up_name, y->up_name);
 }
 
+/* Sorts the entries and reports (and drops) every entry whose version an
+ * earlier one already has.  Linear after the sort. */
+static void sort_and_drop_duplicates(mc_folder *f, mc_diag *d, bool *ok)
+{
+    if (f->count == 0)
+        return;
+    qsort(f->entries, f->count, sizeof *f->entries, compare_entries);
+    size_t kept = 1;
+    for (size_t i = 1; i < f->count; i++) {
+        mc_entry *first = &f->entries[kept - 1];
+        if (f->entries[i].version == first->version) {
+            mc_diag_file(d, MC_ERROR, f->entries[i].up_path,
+                         "duplicate version %s: %s has it too",
+                         f->entries[i].version_text, first->up_path);
+            *ok = false;
+            free_entry(&f->entries[i]);
+            continue;
+        }
+        f->entries[kept++] = f->entries[i];
+    }
+    f->count = kept;
+}
+
+/* The entry with `version` in the sorted entries, or NULL. */
+static mc_entry *find_version(const mc_folder *f, int64_t version)
+{
+    size_t lo = 0, hi = f->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->entries[mid].version < version)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < f->count && f->entries[lo].version == version
+               ? &f->entries[lo]
+               : NULL;
+}
+
 static void scan_golang(mc_folder *f, char **names, size_t n, mc_diag *d,
                         bool *ok)
 {
     size_t cap = 0;
-    /* Ups first, so downs can be paired with them. */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < n; i++) {
-            size_t digits;
-            bool down;
-            if (!ends_with(names[i], ".sql") ||
-                !golang_name(names[i], &digits, &down) || down != (pass == 1))
-                continue;
-            mc_entry e;
-            if (!init_entry(f, &e, names[i], digits, d)) {
-                *ok = false;
-                continue;
-            }
-            mc_entry *same = NULL;
-            for (size_t k = 0; k < f->count; k++)
-                if (f->entries[k].version == e.version)
-                    same = &f->entries[k];
-            if (!down) {
-                if (same) {
-                    mc_diag_file(d, MC_ERROR, e.up_path,
-                                 "duplicate version %s: %s has it too",
-                                 e.version_text, same->up_path);
-                    *ok = false;
-                    free_entry(&e);
-                    continue;
-                }
-                e.title = strip_sql(names[i] + digits + 1, ".up.sql");
-                add_entry(f, &cap, &e);
-                continue;
-            }
-            if (!same) {
-                mc_diag_file(d, MC_ERROR, e.up_path,
-                             "down migration without an up migration (no "
-                             "%s_*.up.sql in the folder)",
-                             e.version_text);
-                *ok = false;
-            } else if (same->down_name) {
-                mc_diag_file(d, MC_ERROR, e.up_path,
-                             "duplicate version %s: %s has it too",
-                             e.version_text, same->down_path);
-                *ok = false;
-            } else {
-                same->down_name = e.up_name;
-                same->down_path = e.up_path;
-                e.up_name = e.up_path = NULL;
-            }
-            free_entry(&e);
-        }
-    }
+    /* The ups first, sorted, so that downs can be paired with them. */
     for (size_t i = 0; i < n; i++) {
         size_t digits;
         bool down;
-        if (ends_with(names[i], ".sql") &&
-            !golang_name(names[i], &digits, &down)) {
+        if (!ends_with(names[i], ".sql") ||
+            !golang_name(names[i], &digits, &down) || down)
+            continue;
+        mc_entry e;
+        if (!init_entry(f, &e, names[i], digits, d)) {
+            *ok = false;
+            continue;
+        }
+        e.title = strip_sql(names[i] + digits + 1, ".up.sql");
+        add_entry(f, &cap, &e);
+    }
+    sort_and_drop_duplicates(f, d, ok);
+    for (size_t i = 0; i < n; i++) {
+        size_t digits;
+        bool down;
+        if (!ends_with(names[i], ".sql")) {
+            continue;
+        } else if (!golang_name(names[i], &digits, &down)) {
             char *path = mc_xasprintf("%s/%s", f->dir, names[i]);
             mc_diag_file(d, MC_ERROR, path,
                          "not a golang-migrate file name (expected "
@@ -261,7 +269,33 @@ static void scan_golang(mc_folder *f, char **names, size_t n, mc_diag *d,
                          "{version}_{title}.down.sql)");
             free(path);
             *ok = false;
+            continue;
+        } else if (!down) {
+            continue;
         }
+        mc_entry e;
+        if (!init_entry(f, &e, names[i], digits, d)) {
+            *ok = false;
+            continue;
+        }
+        mc_entry *up = find_version(f, e.version);
+        if (!up) {
+            mc_diag_file(d, MC_ERROR, e.up_path,
+                         "down migration without an up migration (no "
+                         "%s_*.up.sql in the folder)",
+                         e.version_text);
+            *ok = false;
+        } else if (up->down_name) {
+            mc_diag_file(d, MC_ERROR, e.up_path,
+                         "duplicate version %s: %s has it too",
+                         e.version_text, up->down_path);
+            *ok = false;
+        } else {
+            up->down_name = e.up_name;
+            up->down_path = e.up_path;
+            e.up_name = e.up_path = NULL;
+        }
+        free_entry(&e);
     }
 }
 
@@ -300,18 +334,15 @@ static void scan_single_file(mc_folder *f, char **names, size_t n,
         if (f->format == MIGC_FORMAT_SQL_MIGRATE) {
             free(e.id);
             e.id = mc_xstrdup(names[i]);
-        } else {
-            for (size_t k = 0; k < f->count; k++) {
-                if (f->entries[k].version == e.version) {
-                    mc_diag_file(d, MC_ERROR, e.up_path,
-                                 "duplicate version %s: %s has it too",
-                                 e.version_text, f->entries[k].up_path);
-                    *ok = false;
-                }
-            }
         }
         add_entry(f, &cap, &e);
     }
+    /* sql-migrate identifies migrations by file name: one version may
+     * appear in several files there. */
+    if (f->format == MIGC_FORMAT_SQL_MIGRATE)
+        qsort(f->entries, f->count, sizeof *f->entries, compare_entries);
+    else
+        sort_and_drop_duplicates(f, d, ok);
 }
 
 /* Decides the format of a folder without golang-migrate names from the
@@ -427,9 +458,6 @@ bool mc_folder_scan(const char *dir, mc_folder *out, mc_diag *d,
         free(skip);
     }
     warn_go_migrations(out, names, n, d);
-    if (out->count)
-        qsort(out->entries, out->count, sizeof *out->entries,
-              compare_entries);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);

@@ -53,7 +53,6 @@ char *mc_xstrndup(const char *s, size_t n)
 
 char *mc_xasprintf(const char *fmt, ...)
 {
-    mc_buf b = {0};
     va_list ap;
     va_start(ap, fmt);
     va_list ap2;
@@ -62,10 +61,10 @@ char *mc_xasprintf(const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         n = 0;
-    mc_buf_reserve(&b, (size_t)n + 1);
-    vsnprintf(b.data, (size_t)n + 1, fmt, ap2);
+    char *s = mc_xmalloc((size_t)n + 1);
+    vsnprintf(s, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
-    return b.data;
+    return s;
 }
 
 void mc_buf_reserve(mc_buf *b, size_t extra)
