@@ -81,6 +81,29 @@ static size_t find(const words *w, size_t from, const char *lower)
     return w->count;
 }
 
+/* CREATE/DROP of objects that live outside the database's transaction:
+ * databases, tablespaces, subscriptions. */
+static uint32_t classify_cluster_object(const words *w, bool create,
+                                        const char **what)
+{
+    static const struct {
+        const char *word;
+        const char *create_name;
+        const char *drop_name;
+    } objects[] = {
+        {"database", "CREATE DATABASE", "DROP DATABASE"},
+        {"tablespace", "CREATE TABLESPACE", "DROP TABLESPACE"},
+        {"subscription", "CREATE SUBSCRIPTION", "DROP SUBSCRIPTION"},
+    };
+    for (size_t k = 0; k < sizeof objects / sizeof objects[0]; k++) {
+        if (is(w, 1, objects[k].word)) {
+            *what = create ? objects[k].create_name : objects[k].drop_name;
+            return MIGC_STMT_NO_TRANSACTION;
+        }
+    }
+    return 0;
+}
+
 static uint32_t classify_create(const words *w, const char **what)
 {
     size_t i = 1;
@@ -90,19 +113,7 @@ static uint32_t classify_create(const words *w, const char **what)
         *what = "CREATE INDEX CONCURRENTLY";
         return MIGC_STMT_NO_TRANSACTION;
     }
-    if (is(w, 1, "database")) {
-        *what = "CREATE DATABASE";
-        return MIGC_STMT_NO_TRANSACTION;
-    }
-    if (is(w, 1, "tablespace")) {
-        *what = "CREATE TABLESPACE";
-        return MIGC_STMT_NO_TRANSACTION;
-    }
-    if (is(w, 1, "subscription")) {
-        *what = "CREATE SUBSCRIPTION";
-        return MIGC_STMT_NO_TRANSACTION;
-    }
-    return 0;
+    return classify_cluster_object(w, true, what);
 }
 
 static uint32_t classify_drop(const words *w, const char **what)
@@ -111,19 +122,7 @@ static uint32_t classify_drop(const words *w, const char **what)
         *what = "DROP INDEX CONCURRENTLY";
         return MIGC_STMT_NO_TRANSACTION;
     }
-    if (is(w, 1, "database")) {
-        *what = "DROP DATABASE";
-        return MIGC_STMT_NO_TRANSACTION;
-    }
-    if (is(w, 1, "tablespace")) {
-        *what = "DROP TABLESPACE";
-        return MIGC_STMT_NO_TRANSACTION;
-    }
-    if (is(w, 1, "subscription")) {
-        *what = "DROP SUBSCRIPTION";
-        return MIGC_STMT_NO_TRANSACTION;
-    }
-    return 0;
+    return classify_cluster_object(w, false, what);
 }
 
 static uint32_t classify_alter(const words *w, const char **what)

@@ -53,17 +53,15 @@ char *mc_xstrndup(const char *s, size_t n)
 
 char *mc_xasprintf(const char *fmt, ...)
 {
+    mc_buf b = {0};
     va_list ap;
     va_start(ap, fmt);
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    mc_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        n = 0;
-    char *s = mc_xmalloc((size_t)n + 1);
-    vsnprintf(s, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
+    /* Exactly the size of the string: many of these live as long as the
+     * folder does. */
+    char *s = mc_xstrndup(b.data ? b.data : "", b.len);
+    mc_buf_free(&b);
     return s;
 }
 
@@ -98,20 +96,25 @@ void mc_buf_putc(mc_buf *b, char c)
     mc_buf_append(b, &c, 1);
 }
 
-void mc_buf_printf(mc_buf *b, const char *fmt, ...)
+void mc_buf_vprintf(mc_buf *b, const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
     va_list ap2;
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
     if (n > 0) {
         mc_buf_reserve(b, (size_t)n);
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
         b->len += (size_t)n;
     }
     va_end(ap2);
+}
+
+void mc_buf_printf(mc_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mc_buf_vprintf(b, fmt, ap);
+    va_end(ap);
 }
 
 void mc_buf_free(mc_buf *b)

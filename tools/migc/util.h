@@ -53,6 +53,11 @@ void mc_buf_printf(mc_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+void mc_buf_vprintf(mc_buf *b, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 0)))
+#endif
+    ;
 void mc_buf_free(mc_buf *b);
 
 /* ASCII case-insensitive comparison of the n bytes at s with the
