@@ -69,14 +69,9 @@ enum {
 
 /* Script flags (migc_script.flags). */
 enum {
-    /* `sql` is sent to the server whole, in one simple-query message:
-     * statement offsets index into it and skipped statements are blanked
-     * with spaces.  Without this flag every statement is NUL-terminated at
-     * `sql + offset`, so it can be sent on its own without copying. */
-    MIGC_SCRIPT_BATCH = 1u << 0,
     /* The script runs without a transaction because its only statement
      * cannot run inside one (no directive was written). */
-    MIGC_SCRIPT_AUTO_NO_TRANSACTION = 1u << 1
+    MIGC_SCRIPT_AUTO_NO_TRANSACTION = 1u << 0
 };
 
 /* One SQL statement of a script. */
@@ -90,8 +85,10 @@ typedef struct migc_statement {
 
 /* The up or the down half of a migration. */
 typedef struct migc_script {
-    /* NUL-terminated SQL (see MIGC_SCRIPT_BATCH), or NULL when the
-     * migration has no such script (no down). */
+    /* The script's statements, each followed by a NUL byte, so every
+     * statement is a C string at sql + offset that goes to libpq without a
+     * copy (the comments and blank lines between statements are not
+     * embedded).  NULL when the migration has no such script (no down). */
     const char *sql;
     uint32_t length;          /* bytes of sql, not counting the final NUL */
     uint32_t statement_count;

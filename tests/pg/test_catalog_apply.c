@@ -6,11 +6,10 @@
  * four format fixtures (all compiled by migc at build time), every up script
  * is applied in order, then every down script in reverse, on a throwaway
  * cluster the test starts itself.  Each catalog runs twice, in two fresh
- * databases: once statement by statement (each statement taken from the
- * statement table), and once the way the catalog says to send it (whole
- * scripts in one message when flagged MIGC_SCRIPT_BATCH).  After the ups the
- * expected tables exist; after the downs the database has no schema objects
- * left.
+ * databases: each statement straight from the catalog's static data (no
+ * copy), once through the simple query protocol and once through the
+ * extended protocol the runtime pipelines.  After the ups the expected
+ * tables exist; after the downs the database has no schema objects left.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +27,14 @@ extern const migc_catalog goose_catalog;
 extern const migc_catalog sql_migrate_catalog;
 extern const migc_catalog dbmate_catalog;
 
-/* Runs one command; reports and returns false when it fails. */
-static bool exec_ok(PGconn *conn, const char *sql, const char *where)
+/* Runs one command, through the extended protocol when `extended`;
+ * reports and returns false when it fails. */
+static bool exec_ok(PGconn *conn, const char *sql, const char *where,
+                    bool extended)
 {
-    PGresult *res = PQexec(conn, sql);
+    PGresult *res = extended
+                        ? PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0)
+                        : PQexec(conn, sql);
     ExecStatusType st = PQresultStatus(res);
     bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
     if (!ok)
@@ -53,52 +56,26 @@ static long long query_int(PGconn *conn, const char *sql)
     return v;
 }
 
-/* Runs one statement of a script from the catalog. */
-static bool run_statement(PGconn *conn, const migc_script *s,
-                          const migc_statement *st)
+/* Applies a script statement by statement, in the transaction mode the
+ * catalog gives it. */
+static bool run_script(PGconn *conn, const migc_script *s, bool extended)
 {
-    const char *text = s->sql + st->offset;
-    if (!(s->flags & MIGC_SCRIPT_BATCH)) {
-        /* Split layout: every statement is NUL-terminated in place, so it
-         * goes to libpq without a copy. */
-        CHECK(text[st->length] == '\0');
-        return exec_ok(conn, text, s->file);
-    }
-    char *copy = malloc(st->length + 1);
-    memcpy(copy, text, st->length);
-    copy[st->length] = '\0';
-    bool ok = exec_ok(conn, copy, s->file);
-    free(copy);
-    return ok;
-}
-
-/* Applies a script: statement by statement, or whole when `batch` and the
- * catalog allows it. */
-static bool run_script(PGconn *conn, const migc_script *s, bool batch)
-{
-    if (s->flags & MIGC_SCRIPT_BATCH)
-        CHECK(strlen(s->sql) == s->length);
-    else
-        CHECK(s->sql[s->length] == '\0');
+    CHECK(s->sql[s->length] == '\0');
     bool in_txn = s->transaction != MIGC_TRANSACTION_NONE;
-    if (batch && (s->flags & MIGC_SCRIPT_BATCH)) {
-        CHECK_INT(s->transaction, MIGC_TRANSACTION_SINGLE);
-        return exec_ok(conn, "BEGIN", s->file) &&
-               exec_ok(conn, s->sql, s->file) &&
-               exec_ok(conn, "COMMIT", s->file);
-    }
-    if (in_txn && !exec_ok(conn, "BEGIN", s->file))
+    if (in_txn && !exec_ok(conn, "BEGIN", s->file, false))
         return false;
     for (uint32_t i = 0; i < s->statement_count; i++) {
         const migc_statement *st = &s->statements[i];
         if (st->flags & MIGC_STMT_SKIP)
             continue;
-        if (!run_statement(conn, s, st)) {
-            exec_ok(conn, "ROLLBACK", s->file);
+        const char *text = s->sql + st->offset;
+        CHECK(text[st->length] == '\0');
+        if (!exec_ok(conn, text, s->file, extended)) {
+            exec_ok(conn, "ROLLBACK", s->file, false);
             return false;
         }
     }
-    return !in_txn || exec_ok(conn, "COMMIT", s->file);
+    return !in_txn || exec_ok(conn, "COMMIT", s->file, false);
 }
 
 /* Relations, routines and types in any schema of the user's, plus those
@@ -116,22 +93,22 @@ static const char count_objects[] =
     " + (SELECT count(*) FROM user_ns WHERE nspname <> 'public')";
 
 static void apply_catalog(const migc_catalog *cat, const char *db,
-                          bool batch, const char *const *tables)
+                          bool extended, const char *const *tables)
 {
     char name[128];
     snprintf(name, sizeof name, "%s (%s)", cat->name,
-             batch ? "batch" : "statements");
+             extended ? "extended protocol" : "simple protocol");
     th_case(name);
     char *conninfo = pgfix_create_database(db);
     PGconn *conn = PQconnectdb(conninfo);
     free(conninfo);
     CHECK(PQstatus(conn) == CONNECTION_OK);
-    exec_ok(conn, "SET client_min_messages = warning", "setup");
+    exec_ok(conn, "SET client_min_messages = warning", "setup", false);
     CHECK(cat->abi == MIGC_CATALOG_ABI);
     CHECK(cat->count > 0);
 
     for (size_t i = 0; i < cat->count; i++)
-        CHECK(run_script(conn, &cat->migrations[i].up, batch));
+        CHECK(run_script(conn, &cat->migrations[i].up, extended));
     for (const char *const *t = tables; *t; t++) {
         char sql[256];
         snprintf(sql, sizeof sql,
@@ -145,7 +122,7 @@ static void apply_catalog(const migc_catalog *cat, const char *db,
     for (size_t i = cat->count; i-- > 0;) {
         const migc_script *down = &cat->migrations[i].down;
         if (down->sql)
-            CHECK(run_script(conn, down, batch));
+            CHECK(run_script(conn, down, extended));
     }
     CHECK_INT(query_int(conn, count_objects), 0);
     PQfinish(conn);
@@ -171,10 +148,10 @@ int main(void)
         {&dbmate_catalog, none},
     };
     for (size_t i = 0; i < sizeof catalogs / sizeof catalogs[0]; i++) {
-        for (int batch = 0; batch < 2; batch++) {
+        for (int extended = 0; extended < 2; extended++) {
             char db[64];
-            snprintf(db, sizeof db, "apply_%zu_%d", i, batch);
-            apply_catalog(catalogs[i].cat, db, batch, catalogs[i].tables);
+            snprintf(db, sizeof db, "apply_%zu_%d", i, extended);
+            apply_catalog(catalogs[i].cat, db, extended, catalogs[i].tables);
         }
     }
     th_case("");

@@ -122,7 +122,7 @@ typedef struct split_case {
     const char *up;
     const char *down;
     /* Expected transaction modes: "single", "none", "none-auto",
-     * "as-written", "batch" suffix when sent whole; NULL to skip. */
+     * "as-written"; NULL to skip. */
     const char *up_mode;
     const char *down_mode;
     /* Exact diagnostics printed (path "t.sql"). */
@@ -136,51 +136,51 @@ typedef struct split_case {
 
 static const split_case split_cases[] = {
     {"two statements", GM, "SELECT 1;\nSELECT 2;\n",
-     "1:1 0|SELECT 1;\n2:1 0|SELECT 2;", NULL, "single batch", NULL, ""},
+     "1:1 0|SELECT 1;\n2:1 0|SELECT 2;", NULL, "single", NULL, ""},
     {"last statement without semicolon", GM, "SELECT 1;\n  SELECT 2\n",
-     "1:1 0|SELECT 1;\n2:3 10|SELECT 2", NULL, "single batch", NULL, ""},
+     "1:1 0|SELECT 1;\n2:3 10|SELECT 2", NULL, "single", NULL, ""},
     {"semicolons in strings, identifiers, comments", GM,
      "INSERT INTO \"a;b\" VALUES ('x;y', E'it\\'s;', $$;$$) -- ;\n;\n/* ; */ SELECT 1;",
      "1:1 0|INSERT INTO \"a;b\" VALUES ('x;y', E'it\\'s;', $$;$$) -- ;\n;\n"
      "3:9 0|SELECT 1;",
-     NULL, "single batch", NULL, ""},
+     NULL, "single", NULL, ""},
     {"semicolon inside parentheses", GM, "SELECT (1;2); SELECT 3;",
-     "1:1 0|SELECT (1;2);\n1:15 0|SELECT 3;", NULL, "single batch", NULL, ""},
+     "1:1 0|SELECT (1;2);\n1:15 0|SELECT 3;", NULL, "single", NULL, ""},
     {"empty statements are dropped", GM, ";;\nSELECT 1;;", "2:1 0|SELECT 1;",
-     NULL, "single batch", NULL, ""},
+     NULL, "single", NULL, ""},
     {"comments only", GM, "-- nothing here\n/* nor here */\n", "", NULL,
-     "single batch", NULL, ""},
+     "single", NULL, ""},
     {"dollar-quoted function body", GM,
      "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$\n"
      "BEGIN\n  PERFORM 1; RETURN $q$;$q$::int;\nEND;\n$body$;\nSELECT f();\n",
      "1:1 0|CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$\n"
      "BEGIN\n  PERFORM 1; RETURN $q$;$q$::int;\nEND;\n$body$;\n"
      "6:1 0|SELECT f();",
-     NULL, "single batch", NULL, ""},
+     NULL, "single", NULL, ""},
     {"BEGIN ATOMIC body with CASE", GM,
      "CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n"
      "  SELECT CASE WHEN a > 0 THEN 1 ELSE 0 END;\n  SELECT 2;\nEND;\nSELECT 3;",
      "1:1 0|CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n"
      "  SELECT CASE WHEN a > 0 THEN 1 ELSE 0 END;\n  SELECT 2;\nEND;\n"
      "6:1 0|SELECT 3;",
-     NULL, "single batch", NULL, ""},
+     NULL, "single", NULL, ""},
     {"CREATE OR REPLACE PROCEDURE with BEGIN ATOMIC", GM,
      "create or replace procedure p() begin atomic insert into t values (1); end;\n"
      "select 1;",
      "1:1 0|create or replace procedure p() begin atomic insert into t values (1); end;\n"
      "2:1 0|select 1;",
-     NULL, "single batch", NULL, ""},
+     NULL, "single", NULL, ""},
     {"plain BEGIN/END outside routines ends statements", GM,
      "SELECT 1 AS begin; SELECT 2;",
-     "1:1 0|SELECT 1 AS begin;\n1:20 0|SELECT 2;", NULL, "single batch", NULL,
+     "1:1 0|SELECT 1 AS begin;\n1:20 0|SELECT 2;", NULL, "single", NULL,
      ""},
     {"multibyte columns", GM, "SELECT 'Grüße'; SELECT '東京';",
-     "1:1 0|SELECT 'Grüße';\n1:17 0|SELECT '東京';", NULL, "single batch",
+     "1:1 0|SELECT 'Grüße';\n1:17 0|SELECT '東京';", NULL, "single",
      NULL, ""},
     {"explicit BEGIN/COMMIT wrapper is absorbed", GM,
      "BEGIN;\nCREATE TABLE a (x int);\nCOMMIT;\n",
      "1:1 a|BEGIN;\n2:1 0|CREATE TABLE a (x int);\n3:1 c|COMMIT;", NULL,
-     "single batch", NULL, ""},
+     "single", NULL, ""},
     {"lone CREATE INDEX CONCURRENTLY runs without a transaction", GM,
      "-- index\nCREATE UNIQUE INDEX CONCURRENTLY i ON t (a);\n",
      "2:1 1|CREATE UNIQUE INDEX CONCURRENTLY i ON t (a);", NULL, "none-auto",
@@ -230,7 +230,7 @@ static const split_case split_cases[] = {
     {"ROLLBACK TO SAVEPOINT is fine", GM,
      "SAVEPOINT s;\nSELECT 1;\nROLLBACK TO SAVEPOINT s;\n",
      "1:1 0|SAVEPOINT s;\n2:1 0|SELECT 1;\n3:1 0|ROLLBACK TO SAVEPOINT s;",
-     NULL, "single batch", NULL, ""},
+     NULL, "single", NULL, ""},
     {"nested BEGIN", GM, "SELECT 1;\nBEGIN;\nSELECT 2;\n",
      "1:1 0|SELECT 1;\n2:1 2|BEGIN;\n3:1 0|SELECT 2;", NULL, NULL, NULL,
      "t.sql:2:1: error: BEGIN inside the migration's own transaction "
@@ -238,7 +238,7 @@ static const split_case split_cases[] = {
     {"ALTER TYPE ADD VALUE stays transactional", GM,
      "ALTER TYPE mood ADD VALUE 'meh';\nSELECT 1;",
      "1:1 0|ALTER TYPE mood ADD VALUE 'meh';\n2:1 0|SELECT 1;", NULL,
-     "single batch", NULL, ""},
+     "single", NULL, ""},
     {"goose sections and StatementEnd without semicolon", GOOSE,
      "-- +goose Up\nCREATE TABLE a (x int);\n-- +goose StatementBegin\n"
      "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql\n"
@@ -246,11 +246,11 @@ static const split_case split_cases[] = {
      "2:1 0|CREATE TABLE a (x int);\n"
      "4:1 10|CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql\n"
      "6:1 0|SELECT 2;",
-     "8:1 0|DROP FUNCTION f;\n9:1 0|DROP TABLE a;", "single", "single batch",
+     "8:1 0|DROP FUNCTION f;\n9:1 0|DROP TABLE a;", "single", "single",
      ""},
     {"goose block keeps several statements together", GOOSE,
      "-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\nSELECT 2;\n-- +goose StatementEnd\n",
-     "3:1 0|SELECT 1;\nSELECT 2;", NULL, "single batch", NULL, ""},
+     "3:1 0|SELECT 1;\nSELECT 2;", NULL, "single", NULL, ""},
     {"goose NO TRANSACTION anywhere", GOOSE,
      "-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (a);\nSELECT 1;\n"
      "-- +goose Down\nDROP INDEX CONCURRENTLY i;\n-- +goose NO TRANSACTION\n",
@@ -260,12 +260,12 @@ static const split_case split_cases[] = {
      "-- +migrate Up notransaction\nCREATE INDEX CONCURRENTLY i ON t (a);\nSELECT 1;\n"
      "-- +migrate Down\nDROP INDEX i;\n",
      "2:1 1|CREATE INDEX CONCURRENTLY i ON t (a);\n3:1 0|SELECT 1;",
-     "5:1 0|DROP INDEX i;", "none", "single batch", ""},
+     "5:1 0|DROP INDEX i;", "none", "single", ""},
     {"dbmate transaction:false", DBMATE,
      "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY i ON t (a);\n\n"
      "-- migrate:down\nDROP INDEX i;\n",
      "2:1 1|CREATE INDEX CONCURRENTLY i ON t (a);", "5:1 0|DROP INDEX i;",
-     "none", "single batch", ""},
+     "none", "single", ""},
     {"dbmate transaction:true with migc:no-transaction", DBMATE,
      "-- migc:no-transaction\n-- migrate:up transaction:true\nSELECT 1;\n",
      "3:1 0|SELECT 1;", NULL, NULL, NULL,
@@ -334,7 +334,7 @@ static const split_case split_cases[] = {
      "holds migrations of one format\n    -- +migrate Down\n    ^\n"},
     {"annotations inside a string are text", GOOSE,
      "-- +goose Up\nSELECT '\n-- +goose Down\n';\n", "2:1 0|SELECT '\n-- +goose Down\n';",
-     NULL, "single batch", NULL, ""},
+     NULL, "single", NULL, ""},
     {"no Up annotation", DBMATE, "SELECT 1;\n", "", NULL, NULL, NULL,
      "t.sql:1:1: error: SQL before the Up annotation (-- migrate:up); it "
      "would never run\n    SELECT 1;\n    ^\n"
@@ -358,7 +358,7 @@ static void describe_section(mc_buf *b, const char *text, const mc_section *s)
 static const char *mode_text(const mc_txn_plan *p)
 {
     switch (p->mode) {
-    case MIGC_TRANSACTION_SINGLE: return p->batch ? "single batch" : "single";
+    case MIGC_TRANSACTION_SINGLE: return "single";
     case MIGC_TRANSACTION_NONE: return p->auto_no_transaction ? "none-auto" : "none";
     case MIGC_TRANSACTION_AS_WRITTEN: return "as-written";
     }

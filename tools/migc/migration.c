@@ -104,37 +104,16 @@ uint32_t mc_script_image(const mc_script *s, mc_buf *image,
 {
     const mc_section *sec = s->section;
     size_t base = image->len;
-    uint32_t flags = 0;
-    if (s->plan.auto_no_transaction)
-        flags |= MIGC_SCRIPT_AUTO_NO_TRANSACTION;
-    if (s->plan.batch) {
-        flags |= MIGC_SCRIPT_BATCH;
-        mc_buf_append(image, s->text + sec->start, sec->end - sec->start);
-        for (size_t i = 0; i < sec->count; i++) {
-            const mc_stmt *st = &sec->stmts[i];
-            stmts[i].offset = (uint32_t)(st->start - sec->start);
-            /* Absorbed wrappers are blanked, keeping line breaks, so the
-             * server's error positions still map onto the file. */
-            if (st->flags & MIGC_STMT_SKIP)
-                for (size_t k = st->start; k < st->end; k++)
-                    if (s->text[k] != '\n')
-                        image->data[base + k - sec->start] = ' ';
-        }
-    } else {
-        for (size_t i = 0; i < sec->count; i++) {
-            const mc_stmt *st = &sec->stmts[i];
-            stmts[i].offset = (uint32_t)(image->len - base);
-            mc_buf_append(image, s->text + st->start, st->end - st->start);
-            if (i + 1 < sec->count)
-                mc_buf_putc(image, '\0');
-        }
-    }
     for (size_t i = 0; i < sec->count; i++) {
         const mc_stmt *st = &sec->stmts[i];
+        stmts[i].offset = (uint32_t)(image->len - base);
         stmts[i].length = (uint32_t)(st->end - st->start);
         stmts[i].line = st->line;
         stmts[i].column = st->column;
         stmts[i].flags = st->flags & MC_CLASS_CATALOG_MASK;
+        mc_buf_append(image, s->text + st->start, st->end - st->start);
+        if (i + 1 < sec->count)
+            mc_buf_putc(image, '\0'); /* the last one ends at the final NUL */
     }
-    return flags;
+    return s->plan.auto_no_transaction ? MIGC_SCRIPT_AUTO_NO_TRANSACTION : 0;
 }

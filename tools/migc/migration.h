@@ -6,7 +6,8 @@
  * rejects invalid UTF-8 and NUL bytes, splits the up and down scripts into
  * statements, decides their transaction modes, and hashes them.  It also
  * builds a script's "image": the exact bytes the catalog embeds and the
- * runtime sends (see MIGC_SCRIPT_BATCH in migc/catalog.h).  Migrations are
+ * runtime sends, every statement NUL-terminated (see migc_script in
+ * migc/catalog.h).  Migrations are
  * loaded one at a time and released, so the compiler's memory stays
  * proportional to the largest migration.
  */

@@ -106,19 +106,6 @@ static bool walk_transactional(planner *p, mc_stmt *st, size_t from,
     return as_written;
 }
 
-/* True when every statement but the last sent one ends with ';', so the
- * script text can be sent to the server whole. */
-static bool batchable(const mc_section *sec)
-{
-    size_t last = sec->count;
-    while (last > 0 && (sec->stmts[last - 1].flags & MIGC_STMT_SKIP))
-        last--;
-    for (size_t i = 0; i + 1 < last; i++)
-        if (sec->stmts[i].flags & MIGC_STMT_UNTERMINATED)
-            return false;
-    return true;
-}
-
 bool mc_plan_transaction(const char *path, const char *text, size_t len,
                          migc_format format, bool down, mc_section *sec,
                          mc_txn_plan *plan, mc_diag *d)
@@ -126,7 +113,6 @@ bool mc_plan_transaction(const char *path, const char *text, size_t len,
     planner p = {path, text, len, format, down, d, true};
     plan->mode = MIGC_TRANSACTION_SINGLE;
     plan->auto_no_transaction = false;
-    plan->batch = false;
     mc_stmt *st = sec->stmts;
     size_t n = sec->count;
 
@@ -180,6 +166,5 @@ bool mc_plan_transaction(const char *path, const char *text, size_t len,
 
     if (walk_transactional(&p, st, from, to))
         plan->mode = MIGC_TRANSACTION_AS_WRITTEN;
-    plan->batch = plan->mode == MIGC_TRANSACTION_SINGLE && batchable(sec);
     return p.ok;
 }

@@ -30,7 +30,6 @@
 typedef struct mc_txn_plan {
     migc_transaction_mode mode;
     bool auto_no_transaction;  /* MIGC_SCRIPT_AUTO_NO_TRANSACTION */
-    bool batch;                /* MIGC_SCRIPT_BATCH */
 } mc_txn_plan;
 
 /* Plans section `sec` of the file at `path` (normalized text, len bytes) in

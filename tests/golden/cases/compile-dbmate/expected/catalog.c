@@ -9,11 +9,7 @@
 
 /* dbmate/20240301100000_create_warehouses.sql */
 static const char m0_up[] =
-    "-- migrate:up\n"
-    "CREATE SCHEMA inventory;\n"
-    "\n"
-    "/* Warehouses /* and their bins; */ live in their own schema; */\n"
-    "CREATE TABLE inventory.warehouses (\n"
+    "CREATE SCHEMA inventory;\000CREATE TABLE inventory.warehouses (\n"
     "    id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    code        text    NOT NULL UNIQUE,\n"
     "    name        text    NOT NULL,\n"
@@ -21,53 +17,41 @@ static const char m0_up[] =
     "    export_dir  text    NOT NULL DEFAULT 'C:\\exports\\',\n"
     "    flags       bit(4)  NOT NULL DEFAULT B'1010',\n"
     "    mask        bit(8)  NOT NULL DEFAULT X'1F'\n"
-    ");\n"
-    "\n"
-    "-- Names below: a doubled quote; Unicode escapes (spelling \"data\"); non-ASCII; an E'' string.\n"
-    "INSERT INTO inventory.warehouses (code, name, \"bin;slot\") VALUES\n"
+    ");\000INSERT INTO inventory.warehouses (code, name, \"bin;slot\") VALUES\n"
     "    ('AMS', 'it''s; ok', 'A-1;B-2'),\n"
     "    ('UNI', U&'d\\0061t\\+000061', NULL),\n"
-    "    ('TYO', '\346\235\261\344\272\254\345\200\211\345\272\253 (Gr\303\274\303\237e)', E'row\\t3; it\\'s; here');\n"
-    "\n"
+    "    ('TYO', '\346\235\261\344\272\254\345\200\211\345\272\253 (Gr\303\274\303\237e)', E'row\\t3; it\\'s; here');"
 ;
 static const migc_statement m0_up_statements[] = {
-    {14, 24, 2, 1, 0x0},
-    {105, 354, 5, 1, 0x0},
-    {555, 204, 16, 1, 0x0},
+    {0, 24, 2, 1, 0x0},
+    {25, 354, 5, 1, 0x0},
+    {380, 204, 16, 1, 0x0},
 };
 
 /* dbmate/20240301100000_create_warehouses.sql */
 static const char m0_down[] =
-    "-- migrate:down\n"
-    "DROP TABLE inventory.warehouses;\n"
-    "DROP SCHEMA inventory;\n"
+    "DROP TABLE inventory.warehouses;\000DROP SCHEMA inventory;"
 ;
 static const migc_statement m0_down_statements[] = {
-    {16, 32, 22, 1, 0x0},
-    {49, 22, 23, 1, 0x0},
+    {0, 32, 22, 1, 0x0},
+    {33, 22, 23, 1, 0x0},
 };
 
 /* dbmate/20240302110000_stock_levels.sql */
 static const char m1_up[] =
-    "-- migrate:up\n"
     "CREATE TABLE inventory.stock (\n"
     "    warehouse_id   integer       NOT NULL REFERENCES inventory.warehouses (id),\n"
     "    sku            text          NOT NULL,\n"
     "    qty            integer       NOT NULL DEFAULT 0,\n"
     "    unit_cost$eur  numeric(10,2) NOT NULL DEFAULT 0,\n"
     "    PRIMARY KEY (warehouse_id, sku)\n"
-    ");\n"
-    "\n"
-    "-- Stock value in EUR for one warehouse; $1 is the warehouse id.\n"
-    "CREATE FUNCTION inventory.stock_value(integer) RETURNS numeric\n"
+    ");\000CREATE FUNCTION inventory.stock_value(integer) RETURNS numeric\n"
     "    LANGUAGE sql STABLE\n"
     "AS $$\n"
     "    SELECT coalesce(sum(qty * unit_cost$eur), 0)\n"
     "    FROM inventory.stock\n"
     "    WHERE warehouse_id = $1;\n"
-    "$$;\n"
-    "\n"
-    "CREATE FUNCTION inventory.adjust_stock(p_wh integer, p_sku text, p_delta integer)\n"
+    "$$;\000CREATE FUNCTION inventory.adjust_stock(p_wh integer, p_sku text, p_delta integer)\n"
     "    RETURNS integer\n"
     "    LANGUAGE plpgsql\n"
     "AS $fn$\n"
@@ -83,35 +67,27 @@ static const char m1_up[] =
     "    END IF;\n"
     "    RETURN new_qty;\n"
     "END;\n"
-    "$fn$;\n"
-    "\n"
+    "$fn$;"
 ;
 static const migc_statement m1_up_statements[] = {
-    {14, 298, 2, 1, 0x0},
-    {379, 199, 11, 1, 0x0},
-    {580, 513, 19, 1, 0x0},
+    {0, 298, 2, 1, 0x0},
+    {299, 199, 11, 1, 0x0},
+    {499, 513, 19, 1, 0x0},
 };
 
 /* dbmate/20240302110000_stock_levels.sql */
 static const char m1_down[] =
-    "-- migrate:down\n"
-    "DROP FUNCTION inventory.adjust_stock(integer, text, integer);\n"
-    "DROP FUNCTION inventory.stock_value(integer);\n"
-    "DROP TABLE inventory.stock;\n"
+    "DROP FUNCTION inventory.adjust_stock(integer, text, integer);\000DROP FUNCTION inventory.stock_value(integer);\000DROP TABLE inventory.stock;"
 ;
 static const migc_statement m1_down_statements[] = {
-    {16, 61, 38, 1, 0x0},
-    {78, 45, 39, 1, 0x0},
-    {124, 27, 40, 1, 0x0},
+    {0, 61, 38, 1, 0x0},
+    {62, 45, 39, 1, 0x0},
+    {108, 27, 40, 1, 0x0},
 };
 
 /* dbmate/20240303120000_reorder_rules.sql */
 static const char m2_up[] =
-    "-- migrate:up\n"
-    "ALTER TABLE inventory.stock ADD COLUMN reorder_at integer NOT NULL DEFAULT 10;\n"
-    "\n"
-    "-- SQL-standard body (PostgreSQL 14+): $1 = quantity on hand, $2 = reorder threshold.\n"
-    "CREATE FUNCTION inventory.reorder_status(integer, integer) RETURNS text\n"
+    "ALTER TABLE inventory.stock ADD COLUMN reorder_at integer NOT NULL DEFAULT 10;\000CREATE FUNCTION inventory.reorder_status(integer, integer) RETURNS text\n"
     "    LANGUAGE sql IMMUTABLE\n"
     "BEGIN ATOMIC\n"
     "    SELECT CASE\n"
@@ -119,31 +95,25 @@ static const char m2_up[] =
     "        WHEN $1 <= $2 THEN 'low'\n"
     "        ELSE 'ok'\n"
     "    END;\n"
-    "END;\n"
-    "\n"
-    "CREATE VIEW inventory.reorder_report AS\n"
+    "END;\000CREATE VIEW inventory.reorder_report AS\n"
     "SELECT w.code, s.sku, s.qty, inventory.reorder_status(s.qty, s.reorder_at) AS status\n"
     "FROM inventory.stock AS s\n"
-    "JOIN inventory.warehouses AS w ON w.id = s.warehouse_id;\n"
-    "\n"
+    "JOIN inventory.warehouses AS w ON w.id = s.warehouse_id;"
 ;
 static const migc_statement m2_up_statements[] = {
-    {14, 78, 2, 1, 0x0},
-    {180, 246, 5, 1, 0x0},
-    {428, 207, 15, 1, 0x0},
+    {0, 78, 2, 1, 0x0},
+    {79, 246, 5, 1, 0x0},
+    {326, 207, 15, 1, 0x0},
 };
 
 /* dbmate/20240303120000_reorder_rules.sql */
 static const char m2_down[] =
-    "-- migrate:down\n"
-    "DROP VIEW inventory.reorder_report;\n"
-    "DROP FUNCTION inventory.reorder_status(integer, integer);\n"
-    "ALTER TABLE inventory.stock DROP COLUMN reorder_at;\n"
+    "DROP VIEW inventory.reorder_report;\000DROP FUNCTION inventory.reorder_status(integer, integer);\000ALTER TABLE inventory.stock DROP COLUMN reorder_at;"
 ;
 static const migc_statement m2_down_statements[] = {
-    {16, 35, 21, 1, 0x0},
-    {52, 57, 22, 1, 0x0},
-    {110, 51, 23, 1, 0x0},
+    {0, 35, 21, 1, 0x0},
+    {36, 57, 22, 1, 0x0},
+    {94, 51, 23, 1, 0x0},
 };
 
 /* dbmate/20240304130000_stock_sku_index.sql */
@@ -164,9 +134,6 @@ static const migc_statement m3_down_statements[] = {
 
 /* dbmate/20240305140000_stock_movements.sql */
 static const char m4_up[] =
-    "-- migrate:up\n"
-    "-- Stock movements, written by a trigger. Gr\303\274\303\237e an das Lager-Team in \346\235\261\344\272\254.\n"
-    "-- (This file is saved with CRLF line endings.)\n"
     "CREATE TABLE inventory.movements (\n"
     "    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    warehouse_id  integer     NOT NULL,\n"
@@ -174,9 +141,7 @@ static const char m4_up[] =
     "    delta         integer     NOT NULL,\n"
     "    \"note;text\"   text,\n"
     "    moved_at      timestamptz NOT NULL DEFAULT now()\n"
-    ");\n"
-    "\n"
-    "CREATE FUNCTION inventory.log_movement() RETURNS trigger\n"
+    ");\000CREATE FUNCTION inventory.log_movement() RETURNS trigger\n"
     "    LANGUAGE plpgsql\n"
     "AS $trg$\n"
     "BEGIN\n"
@@ -190,60 +155,50 @@ static const char m4_up[] =
     "            E'auto\\\\logged; it\\'s ' || TG_OP);\n"
     "    RETURN NEW;\n"
     "END;\n"
-    "$trg$;\n"
-    "\n"
-    "CREATE TRIGGER stock_movement\n"
+    "$trg$;\000CREATE TRIGGER stock_movement\n"
     "    AFTER INSERT OR UPDATE ON inventory.stock\n"
-    "    FOR EACH ROW EXECUTE FUNCTION inventory.log_movement();\n"
-    "\n"
-    "-- Opening stock: five of SKU-1 everywhere (logged by the trigger above).\n"
-    "SELECT inventory.adjust_stock(w.id, 'SKU-1', 5) FROM inventory.warehouses AS w;\n"
-    "\n"
+    "    FOR EACH ROW EXECUTE FUNCTION inventory.log_movement();\000SELECT inventory.adjust_stock(w.id, 'SKU-1', 5) FROM inventory.warehouses AS w;"
 ;
 static const migc_statement m4_up_statements[] = {
-    {141, 306, 4, 1, 0x0},
-    {449, 511, 13, 1, 0x0},
-    {962, 135, 29, 1, 0x0},
-    {1173, 79, 34, 1, 0x0},
+    {0, 306, 4, 1, 0x0},
+    {307, 511, 13, 1, 0x0},
+    {819, 135, 29, 1, 0x0},
+    {955, 79, 34, 1, 0x0},
 };
 
 /* dbmate/20240305140000_stock_movements.sql */
 static const char m4_down[] =
-    "-- migrate:down\n"
-    "DELETE FROM inventory.stock WHERE sku = 'SKU-1';\n"
-    "DROP TRIGGER stock_movement ON inventory.stock;\n"
-    "DROP FUNCTION inventory.log_movement();\n"
-    "DROP TABLE inventory.movements;\n"
+    "DELETE FROM inventory.stock WHERE sku = 'SKU-1';\000DROP TRIGGER stock_movement ON inventory.stock;\000DROP FUNCTION inventory.log_movement();\000DROP TABLE inventory.movements;"
 ;
 static const migc_statement m4_down_statements[] = {
-    {16, 48, 37, 1, 0x0},
-    {65, 47, 38, 1, 0x0},
-    {113, 39, 39, 1, 0x0},
-    {153, 31, 40, 1, 0x0},
+    {0, 48, 37, 1, 0x0},
+    {49, 47, 38, 1, 0x0},
+    {97, 39, 39, 1, 0x0},
+    {137, 31, 40, 1, 0x0},
 };
 
 static const migc_migration dbmate_catalog_migrations[5] = {
     {20240301100000LL, "20240301100000", "create_warehouses",
-     {m0_up, 761, 3, m0_up_statements, 1, 0, 0x1,
+     {m0_up, 584, 3, m0_up_statements, 1, 0, 0x0,
       "dbmate/20240301100000_create_warehouses.sql",
       {0x6d,0x24,0x2e,0x27,0xa3,0x2d,0x8b,0x2c,0x34,0x66,0xbe,0x30,0xc8,0xf7,0x07,0x97,0x85,0x84,0x8a,0x77,0xfc,0x98,0x36,0xd5,0xf0,0x7e,0x33,0x76,0xf2,0x4e,0x7e,0xa9}},
-     {m0_down, 72, 2, m0_down_statements, 21, 0, 0x1,
+     {m0_down, 55, 2, m0_down_statements, 21, 0, 0x0,
       "dbmate/20240301100000_create_warehouses.sql",
       {0x3c,0x37,0x7a,0x05,0x1b,0x6f,0x3c,0xa9,0xe5,0x02,0xc0,0x72,0x0d,0x5b,0x90,0x57,0xc6,0xd2,0xf2,0xdc,0xd1,0xbe,0xd2,0x86,0x17,0x03,0x56,0x15,0x75,0x4a,0x16,0x43}},
      {0xc3,0x2d,0x6e,0x5c,0x5e,0x08,0xe7,0x15,0x1f,0x1f,0x89,0x10,0x48,0x7e,0xb2,0xf1,0x63,0x45,0xd1,0x82,0xd2,0x0b,0xa5,0xf9,0x81,0xca,0x24,0x2c,0x29,0x42,0x05,0x9d}},
     {20240302110000LL, "20240302110000", "stock_levels",
-     {m1_up, 1095, 3, m1_up_statements, 1, 0, 0x1,
+     {m1_up, 1012, 3, m1_up_statements, 1, 0, 0x0,
       "dbmate/20240302110000_stock_levels.sql",
       {0xd6,0x1c,0x68,0x3b,0x0e,0x89,0x03,0xb6,0x2f,0xe4,0xef,0x13,0x31,0x11,0x26,0x97,0x2d,0x90,0x2e,0xdf,0x4a,0xf2,0x0f,0x18,0x1d,0x84,0x8d,0xee,0x26,0x2e,0x8b,0xcb}},
-     {m1_down, 152, 3, m1_down_statements, 37, 0, 0x1,
+     {m1_down, 135, 3, m1_down_statements, 37, 0, 0x0,
       "dbmate/20240302110000_stock_levels.sql",
       {0xa6,0xfb,0xc7,0xf4,0x06,0x6b,0xe8,0x73,0x52,0xda,0xa3,0x7b,0x91,0x19,0x04,0x6c,0x44,0xac,0xc1,0x92,0x14,0xa1,0x77,0x51,0x62,0x24,0x1a,0xf4,0x7d,0xc7,0x70,0x48}},
      {0xbb,0x8b,0xd1,0x61,0xb8,0xb7,0xc6,0x95,0xa3,0xac,0x1b,0x42,0x6e,0xe3,0x27,0x08,0xfb,0xc2,0x62,0xb1,0xbc,0x3e,0x68,0xa5,0x3a,0x3c,0x0f,0x06,0xd8,0xe6,0xb3,0xd7}},
     {20240303120000LL, "20240303120000", "reorder_rules",
-     {m2_up, 637, 3, m2_up_statements, 1, 0, 0x1,
+     {m2_up, 533, 3, m2_up_statements, 1, 0, 0x0,
       "dbmate/20240303120000_reorder_rules.sql",
       {0x42,0xa4,0x9e,0x2d,0xec,0x21,0x5a,0x77,0x2b,0x24,0x25,0xef,0x13,0xd0,0x5a,0x1b,0x88,0x3c,0xbe,0xa0,0x7c,0x41,0xdf,0x56,0x26,0xae,0x23,0xec,0xde,0x96,0xe0,0xdc}},
-     {m2_down, 162, 3, m2_down_statements, 20, 0, 0x1,
+     {m2_down, 145, 3, m2_down_statements, 20, 0, 0x0,
       "dbmate/20240303120000_reorder_rules.sql",
       {0x43,0xc7,0x88,0x67,0x1b,0xe3,0xe5,0x4a,0x7d,0xc3,0x78,0xb9,0x64,0xaf,0x4a,0x55,0xba,0x34,0x46,0xca,0x11,0x14,0x1b,0xe9,0x09,0xad,0xdf,0xc8,0xce,0x19,0x5d,0xe1}},
      {0xb3,0x12,0xf5,0x6f,0x31,0x0c,0x88,0x02,0x52,0xbe,0x43,0x5a,0xc6,0x3a,0x04,0x31,0xe8,0xb2,0xd4,0xeb,0xf8,0xe3,0x72,0x6b,0x67,0xa6,0x2a,0x6e,0xb1,0xf8,0x0c,0x45}},
@@ -256,10 +211,10 @@ static const migc_migration dbmate_catalog_migrations[5] = {
       {0xb1,0x90,0xf5,0xed,0xd1,0xb6,0x51,0xa5,0x8b,0x34,0x76,0x61,0x5e,0xf5,0x35,0xa1,0x54,0x0a,0xd9,0x5d,0x3a,0x41,0xf3,0x82,0x8b,0x70,0xfe,0xfd,0x31,0x0d,0xaf,0x76}},
      {0x20,0x71,0xc0,0x5b,0x19,0x72,0x36,0x91,0x3e,0x83,0xf2,0xc4,0x4b,0xfb,0x1f,0x7f,0x31,0xfb,0x6a,0xf9,0x89,0xf6,0xd8,0x6a,0x1f,0x11,0x15,0xb2,0x99,0xa1,0xbc,0x60}},
     {20240305140000LL, "20240305140000", "stock_movements",
-     {m4_up, 1254, 4, m4_up_statements, 1, 0, 0x1,
+     {m4_up, 1034, 4, m4_up_statements, 1, 0, 0x0,
       "dbmate/20240305140000_stock_movements.sql",
       {0xc3,0x70,0xbb,0xd4,0xc6,0x39,0xc9,0xf7,0x4b,0xee,0x31,0x26,0x99,0xcc,0x52,0xca,0x26,0x9b,0x85,0xbd,0x4a,0x18,0x9c,0x40,0x3a,0x03,0xd3,0xdf,0x4d,0x70,0x22,0x28}},
-     {m4_down, 185, 4, m4_down_statements, 36, 0, 0x1,
+     {m4_down, 168, 4, m4_down_statements, 36, 0, 0x0,
       "dbmate/20240305140000_stock_movements.sql",
       {0x21,0x3b,0xa5,0x31,0x5e,0x79,0x91,0x4b,0x4e,0x89,0x64,0xa4,0x7d,0x85,0x17,0x4a,0x1e,0xff,0x14,0xd3,0x89,0x35,0x3d,0x8c,0xfd,0x3e,0xf6,0xe1,0x0e,0x02,0xe8,0x76}},
      {0x4c,0x13,0x58,0x43,0x3a,0x21,0x9d,0xe2,0xec,0xce,0x61,0xe1,0x80,0x1e,0x96,0xff,0x5d,0x91,0x53,0x0b,0xb5,0x1e,0x94,0xb8,0x8d,0xa7,0x90,0x03,0x62,0xf1,0xe0,0x28}},

@@ -9,38 +9,29 @@
 
 /* golang-migrate/000001_create_users.up.sql */
 static const char m0_up[] =
-    "-- Users of the storefront; the e-mail address is the login.\n"
-    "-- Don't \"simplify\" email to citext; we compare lower(email) instead (see 000005).\n"
-    "/* Schema notes /* nested: id is bigint; never int4 */ keep in sync with api/users.go; */\n"
     "CREATE TABLE users (\n"
     "    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    email         text        NOT NULL UNIQUE,\n"
     "    display_name  text,\n"
     "    \"weird;name\"  text        NOT NULL DEFAULT 'n/a; legacy import',\n"
     "    created_at    timestamptz NOT NULL DEFAULT now()\n"
-    ");\n"
-    "\n"
-    "COMMENT ON TABLE users IS E'Registered users.\\nOne row per account; it\\'s keyed by id.';\n"
-    "\n"
-    "-- Gr\303\274\303\237e aus \346\235\261\344\272\254: the second row checks that non-ASCII text survives the trip.\n"
-    "INSERT INTO users (email, display_name, \"weird;name\") VALUES\n"
+    ");\000COMMENT ON TABLE users IS E'Registered users.\\nOne row per account; it\\'s keyed by id.';\000INSERT INTO users (email, display_name, \"weird;name\") VALUES\n"
     "    ('ada@example.com',    'Ada',          E'it\\'s; here'),\n"
     "    ('kenji@example.jp',   'Gr\303\274\303\237e, \346\235\261\344\272\254',  'it''s; ok'),\n"
-    "    ('nobody@example.org', NULL,           DEFAULT);\n"
+    "    ('nobody@example.org', NULL,           DEFAULT);"
 ;
 static const migc_statement m0_up_statements[] = {
-    {234, 288, 4, 1, 0x0},
-    {524, 88, 12, 1, 0x0},
-    {698, 234, 15, 1, 0x0},
+    {0, 288, 4, 1, 0x0},
+    {289, 88, 12, 1, 0x0},
+    {378, 234, 15, 1, 0x0},
 };
 
 /* golang-migrate/000001_create_users.down.sql */
 static const char m0_down[] =
-    "-- Undo 000001; the seed rows go with the table.\n"
-    "DROP TABLE users;\n"
+    "DROP TABLE users;"
 ;
 static const migc_statement m0_down_statements[] = {
-    {49, 17, 2, 1, 0x0},
+    {0, 17, 2, 1, 0x0},
 };
 
 /* golang-migrate/000002_create_products.up.sql */
@@ -51,17 +42,12 @@ static const char m1_up[] =
     "    name        text          NOT NULL,\n"
     "    price$usd   numeric(12,2) NOT NULL CHECK (price$usd >= 0),\n"
     "    \"a\"\"b\"      text  -- legacy vendor column, literally named a\"b; keep it\n"
-    ");\n"
-    "\n"
-    "-- Gross price. $1 is the net price (positional parameter, no argument name).\n"
-    "CREATE FUNCTION price_with_vat(numeric) RETURNS numeric\n"
+    ");\000CREATE FUNCTION price_with_vat(numeric) RETURNS numeric\n"
     "    LANGUAGE sql IMMUTABLE STRICT\n"
     "AS $$\n"
     "    -- 20% VAT; rounded to cents\n"
     "    SELECT round($1 * 1.20, 2);\n"
-    "$$;\n"
-    "\n"
-    "CREATE FUNCTION product_label(p products) RETURNS text\n"
+    "$$;\000CREATE FUNCTION product_label(p products) RETURNS text\n"
     "    LANGUAGE plpgsql STABLE\n"
     "AS $fn$\n"
     "DECLARE\n"
@@ -73,24 +59,20 @@ static const char m1_up[] =
     "    END IF;\n"
     "    RETURN label;\n"
     "END;\n"
-    "$fn$;\n"
-    "\n"
-    "INSERT INTO products (sku, name, price$usd, \"a\"\"b\") VALUES\n"
+    "$fn$;\000INSERT INTO products (sku, name, price$usd, \"a\"\"b\") VALUES\n"
     "    ('SKU-1', 'Tea; green',  4.50, 'x\"y'),\n"
-    "    ('SKU-2', 'Sample pack', 0,    NULL);\n"
+    "    ('SKU-2', 'Sample pack', 0,    NULL);"
 ;
 static const migc_statement m1_up_statements[] = {
     {0, 328, 1, 1, 0x0},
-    {408, 164, 10, 1, 0x0},
-    {574, 287, 17, 1, 0x0},
-    {863, 143, 31, 1, 0x0},
+    {329, 164, 10, 1, 0x0},
+    {494, 287, 17, 1, 0x0},
+    {782, 143, 31, 1, 0x0},
 };
 
 /* golang-migrate/000002_create_products.down.sql */
 static const char m1_down[] =
-    "DROP FUNCTION product_label(products);\n"
-    "DROP FUNCTION price_with_vat(numeric);\n"
-    "DROP TABLE products;\n"
+    "DROP FUNCTION product_label(products);\000DROP FUNCTION price_with_vat(numeric);\000DROP TABLE products;"
 ;
 static const migc_statement m1_down_statements[] = {
     {0, 38, 1, 1, 0x0},
@@ -100,79 +82,59 @@ static const migc_statement m1_down_statements[] = {
 
 /* golang-migrate/000003_create_orders.up.sql */
 static const char m2_up[] =
-    "-- Orders. This file is saved with CRLF line endings on purpose.\n"
-    "-- status is an enum so typos like 'payed' can't sneak in; no default (see 000004 down).\n"
-    "CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped');\n"
-    "\n"
-    "CREATE TABLE orders (\n"
+    "CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped');\000CREATE TABLE orders (\n"
     "    id          bigint       GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    user_id     bigint       NOT NULL REFERENCES users (id),\n"
     "    product_id  bigint       NOT NULL REFERENCES products (id),\n"
     "    status      order_status NOT NULL,\n"
     "    note        text\n"
-    ");\n"
-    "\n"
-    "/* Status transitions /* pending -> paid; paid -> shipped */ are enforced by the app; */\n"
-    "CREATE FUNCTION order_total_usd(bigint) RETURNS numeric\n"
+    ");\000CREATE FUNCTION order_total_usd(bigint) RETURNS numeric\n"
     "    LANGUAGE sql STABLE\n"
     "AS $$\n"
     "    SELECT price_with_vat(p.price$usd)\n"
     "    FROM orders AS o\n"
     "    JOIN products AS p ON p.id = o.product_id\n"
     "    WHERE o.id = $1;\n"
-    "$$;\n"
-    "\n"
-    "INSERT INTO orders (user_id, product_id, status, note)\n"
+    "$$;\000INSERT INTO orders (user_id, product_id, status, note)\n"
     "SELECT u.id, p.id, 'paid', E'first order;\\r\\nwelcome'\n"
     "FROM users AS u CROSS JOIN products AS p\n"
-    "WHERE u.email = 'ada@example.com';\n"
+    "WHERE u.email = 'ada@example.com';"
 ;
 static const migc_statement m2_up_statements[] = {
-    {154, 64, 3, 1, 0x0},
-    {220, 280, 5, 1, 0x0},
-    {591, 216, 14, 1, 0x0},
-    {809, 184, 23, 1, 0x0},
+    {0, 64, 3, 1, 0x0},
+    {65, 280, 5, 1, 0x0},
+    {346, 216, 14, 1, 0x0},
+    {563, 184, 23, 1, 0x0},
 };
 
 /* golang-migrate/000003_create_orders.down.sql */
 static const char m2_down[] =
-    "-- CRLF line endings here too.\n"
-    "DROP FUNCTION order_total_usd(bigint);\n"
-    "DROP TABLE orders;\n"
-    "DROP TYPE order_status;\n"
+    "DROP FUNCTION order_total_usd(bigint);\000DROP TABLE orders;\000DROP TYPE order_status;"
 ;
 static const migc_statement m2_down_statements[] = {
-    {31, 38, 2, 1, 0x0},
-    {70, 18, 3, 1, 0x0},
-    {89, 23, 4, 1, 0x0},
+    {0, 38, 2, 1, 0x0},
+    {39, 18, 3, 1, 0x0},
+    {58, 23, 4, 1, 0x0},
 };
 
 /* golang-migrate/000004_add_refunded_status.up.sql */
 static const char m3_up[] =
-    "-- Refunds need a new enum value. PostgreSQL 12+ allows ADD VALUE inside a\n"
-    "-- transaction, but the value can't be used before that transaction commits;\n"
-    "-- so this migration does nothing else.\n"
-    "ALTER TYPE order_status ADD VALUE 'refunded' AFTER 'paid';\n"
+    "ALTER TYPE order_status ADD VALUE 'refunded' AFTER 'paid';"
 ;
 static const migc_statement m3_up_statements[] = {
-    {192, 58, 4, 1, 0x0},
+    {0, 58, 4, 1, 0x0},
 };
 
 /* golang-migrate/000004_add_refunded_status.down.sql */
 static const char m3_down[] =
-    "-- PostgreSQL can't drop an enum value: rebuild order_status without 'refunded'.\n"
-    "UPDATE orders SET status = 'paid' WHERE status = 'refunded';\n"
-    "ALTER TYPE order_status RENAME TO order_status_old;\n"
-    "CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped');\n"
-    "ALTER TABLE orders ALTER COLUMN status TYPE order_status USING status::text::order_status;\n"
-    "DROP TYPE order_status_old;\n"
+    "UPDATE orders SET status = 'paid' WHERE status = 'refunded';\000ALTER TYPE order_status RENAME TO order_status_old;\000CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped');\000ALTER TABLE orders ALTER COLUMN status TYPE order_status USING status::text::order_status;\000DROP TYPE order_status_old;"
 ;
 static const migc_statement m3_down_statements[] = {
-    {81, 60, 2, 1, 0x0},
-    {142, 51, 3, 1, 0x0},
-    {194, 64, 4, 1, 0x0},
-    {259, 90, 5, 1, 0x0},
-    {350, 27, 6, 1, 0x0},
+    {0, 60, 2, 1, 0x0},
+    {61, 51, 3, 1, 0x0},
+    {113, 64, 4, 1, 0x0},
+    {178, 90, 5, 1, 0x0},
+    {269, 27, 6, 1, 0x0},
 };
 
 /* golang-migrate/000005_users_email_lower_idx.up.sql */
@@ -211,18 +173,13 @@ static const migc_statement m5_down_statements[] = {
 
 /* golang-migrate/000007_audit_log.up.sql */
 static const char m6_up[] =
-    "-- Explicit transaction wrapper: the first statement is BEGIN, the last is COMMIT.\n"
-    "      \n"
-    "\n"
-    "CREATE TABLE audit_log (\n"
+    "BEGIN;\000CREATE TABLE audit_log (\n"
     "    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    table_name  text        NOT NULL,\n"
     "    op          text        NOT NULL,\n"
     "    row_data    jsonb,\n"
     "    logged_at   timestamptz NOT NULL DEFAULT now()\n"
-    ");\n"
-    "\n"
-    "CREATE FUNCTION audit_trigger() RETURNS trigger\n"
+    ");\000CREATE FUNCTION audit_trigger() RETURNS trigger\n"
     "    LANGUAGE plpgsql\n"
     "AS $outer$\n"
     "BEGIN\n"
@@ -234,27 +191,21 @@ static const char m6_up[] =
     "    USING to_jsonb(COALESCE(NEW, OLD));\n"
     "    RETURN COALESCE(NEW, OLD);\n"
     "END;\n"
-    "$outer$;\n"
-    "\n"
-    "CREATE TRIGGER orders_audit\n"
+    "$outer$;\000CREATE TRIGGER orders_audit\n"
     "    AFTER INSERT OR UPDATE OR DELETE ON orders\n"
-    "    FOR EACH ROW EXECUTE FUNCTION audit_trigger();\n"
-    "\n"
-    "       \n"
+    "    FOR EACH ROW EXECUTE FUNCTION audit_trigger();\000COMMIT;"
 ;
 static const migc_statement m6_up_statements[] = {
-    {83, 6, 2, 1, 0xa},
-    {91, 247, 4, 1, 0x0},
-    {340, 400, 12, 1, 0x0},
-    {742, 125, 26, 1, 0x0},
-    {869, 7, 30, 1, 0xc},
+    {0, 6, 2, 1, 0xa},
+    {7, 247, 4, 1, 0x0},
+    {255, 400, 12, 1, 0x0},
+    {656, 125, 26, 1, 0x0},
+    {782, 7, 30, 1, 0xc},
 };
 
 /* golang-migrate/000007_audit_log.down.sql */
 static const char m6_down[] =
-    "DROP TRIGGER orders_audit ON orders;\n"
-    "DROP FUNCTION audit_trigger();\n"
-    "DROP TABLE audit_log;\n"
+    "DROP TRIGGER orders_audit ON orders;\000DROP FUNCTION audit_trigger();\000DROP TABLE audit_log;"
 ;
 static const migc_statement m6_down_statements[] = {
     {0, 36, 1, 1, 0x0},
@@ -264,51 +215,49 @@ static const migc_statement m6_down_statements[] = {
 
 /* golang-migrate/000008_backfill_display_names.up.sql */
 static const char m7_up[] =
-    "-- Irreversible data backfill: there is deliberately no 000008 down file.\n"
-    "-- Users without a display name get the local part of their e-mail (\"ada@...\" -> 'ada').\n"
     "UPDATE users\n"
     "SET display_name = split_part(email, '@', 1)\n"
-    "WHERE display_name IS NULL;\n"
+    "WHERE display_name IS NULL;"
 ;
 static const migc_statement m7_up_statements[] = {
-    {163, 85, 3, 1, 0x0},
+    {0, 85, 3, 1, 0x0},
 };
 
 static const migc_migration golang_migrate_catalog_migrations[8] = {
     {1LL, "1", "create_users",
-     {m0_up, 933, 3, m0_up_statements, 1, 0, 0x1,
+     {m0_up, 612, 3, m0_up_statements, 1, 0, 0x0,
       "golang-migrate/000001_create_users.up.sql",
       {0xe4,0x7d,0x07,0xca,0x3e,0x75,0x9e,0x6b,0x1b,0xc0,0x86,0xa2,0x95,0xae,0x9e,0x43,0x88,0xaf,0x17,0x37,0x8b,0x2f,0x42,0xfa,0xbf,0xc6,0xfc,0x86,0xa0,0x09,0x5d,0xd2}},
-     {m0_down, 67, 1, m0_down_statements, 1, 0, 0x1,
+     {m0_down, 17, 1, m0_down_statements, 1, 0, 0x0,
       "golang-migrate/000001_create_users.down.sql",
       {0x11,0x47,0xc8,0x3a,0xb3,0xea,0xa3,0xbe,0x3b,0xa5,0x02,0xeb,0x51,0x1f,0xcb,0x56,0x3f,0xdf,0xa4,0x71,0x3b,0x2e,0xe7,0x13,0x75,0x45,0x29,0x96,0x15,0x79,0xb3,0xf6}},
      {0xc1,0xea,0x2b,0x05,0x7b,0x30,0x9b,0x3a,0x64,0x43,0xb8,0x5e,0xab,0xc5,0xee,0xd7,0xe3,0xe5,0x1c,0x42,0x78,0x8d,0x14,0x84,0x03,0x91,0xfe,0x33,0xe6,0xf4,0xe1,0x17}},
     {2LL, "2", "create_products",
-     {m1_up, 1007, 4, m1_up_statements, 1, 0, 0x1,
+     {m1_up, 925, 4, m1_up_statements, 1, 0, 0x0,
       "golang-migrate/000002_create_products.up.sql",
       {0x79,0xd7,0xa3,0xeb,0xe7,0xa2,0x30,0x0d,0x3c,0x50,0x98,0xbe,0x56,0xf6,0x24,0x4c,0x60,0xcc,0xee,0xb3,0xea,0xf3,0x4d,0x25,0xef,0x88,0x72,0xef,0x9f,0x16,0xef,0x9e}},
-     {m1_down, 99, 3, m1_down_statements, 1, 0, 0x1,
+     {m1_down, 98, 3, m1_down_statements, 1, 0, 0x0,
       "golang-migrate/000002_create_products.down.sql",
       {0x14,0xcb,0x3d,0xe8,0x0a,0xbc,0x4f,0xb6,0x7a,0xe1,0x6d,0xdf,0x40,0x24,0x94,0xc5,0x95,0x4e,0xec,0x62,0x71,0xd4,0x4a,0x88,0xf0,0x46,0x33,0xc4,0xf1,0x11,0x3e,0x0c}},
      {0x7d,0x81,0xa7,0xad,0x56,0xbc,0x13,0xa2,0x45,0x4c,0x5d,0xfa,0x85,0x45,0x21,0xf3,0xda,0xe7,0x6b,0xc8,0x2e,0x1c,0x02,0xac,0x8a,0x28,0x4d,0x81,0x79,0xb0,0x04,0xc9}},
     {3LL, "3", "create_orders",
-     {m2_up, 994, 4, m2_up_statements, 1, 0, 0x1,
+     {m2_up, 747, 4, m2_up_statements, 1, 0, 0x0,
       "golang-migrate/000003_create_orders.up.sql",
       {0xab,0xbf,0xc3,0x21,0x93,0x5e,0xdd,0xe8,0xd0,0x6b,0xac,0xd6,0xf1,0x3d,0xa7,0xea,0x00,0x4e,0xc9,0xe2,0x4e,0x82,0xf0,0x07,0x7e,0x45,0xa3,0x41,0xcc,0x73,0x84,0x8d}},
-     {m2_down, 113, 3, m2_down_statements, 1, 0, 0x1,
+     {m2_down, 81, 3, m2_down_statements, 1, 0, 0x0,
       "golang-migrate/000003_create_orders.down.sql",
       {0xb7,0x8c,0x22,0xab,0x10,0xe7,0x1e,0xdd,0x39,0x0d,0xc2,0xc4,0x09,0x9b,0x9a,0x3a,0x40,0x53,0xd0,0x5b,0xdb,0xd5,0x34,0xbd,0xe7,0x35,0x5c,0xb0,0x79,0xa3,0x39,0x54}},
      {0x82,0xa6,0x2a,0x1b,0xcf,0x7d,0x94,0xa6,0x9d,0x0b,0xe6,0x08,0x31,0xb7,0xe5,0x9c,0x95,0x97,0x81,0xbb,0x83,0x4b,0xf6,0xd3,0x1c,0xa7,0xad,0x6a,0xeb,0x74,0x3c,0xbf}},
     {4LL, "4", "add_refunded_status",
-     {m3_up, 251, 1, m3_up_statements, 1, 0, 0x1,
+     {m3_up, 58, 1, m3_up_statements, 1, 0, 0x0,
       "golang-migrate/000004_add_refunded_status.up.sql",
       {0x38,0x8f,0xa6,0x43,0xdf,0x52,0x6e,0x7d,0x92,0xd7,0x97,0x20,0x7c,0x70,0xfb,0x7f,0xa2,0x1b,0xc6,0xd8,0x63,0xf1,0x95,0xe1,0xb5,0x31,0x67,0x1f,0x8a,0x6a,0x03,0x38}},
-     {m3_down, 378, 5, m3_down_statements, 1, 0, 0x1,
+     {m3_down, 296, 5, m3_down_statements, 1, 0, 0x0,
       "golang-migrate/000004_add_refunded_status.down.sql",
       {0xc8,0xa0,0x7d,0x80,0x6d,0x42,0x30,0xc4,0xb4,0xa4,0xde,0x65,0xfc,0xae,0x4c,0x04,0x53,0xbb,0xd6,0x2e,0x7d,0xd5,0xf8,0xdc,0x53,0x3b,0x33,0x85,0x37,0xc5,0x66,0x19}},
      {0x86,0xa8,0xf6,0xd4,0xe6,0x01,0x2e,0x1f,0xf0,0xfb,0xa2,0x97,0x19,0x15,0xcc,0xe3,0x6b,0x09,0x95,0xd3,0xf1,0x3e,0xc3,0x34,0xc9,0x4a,0xb1,0x03,0x4a,0x29,0x58,0x35}},
     {5LL, "5", "users_email_lower_idx",
-     {m4_up, 72, 1, m4_up_statements, 1, 1, 0x2,
+     {m4_up, 72, 1, m4_up_statements, 1, 1, 0x1,
       "golang-migrate/000005_users_email_lower_idx.up.sql",
       {0xba,0x70,0x5e,0x18,0x1e,0xd3,0xa5,0x7f,0x45,0x0c,0x1b,0x50,0xf5,0x77,0x3d,0xc2,0x54,0x48,0x28,0x92,0x25,0xc1,0xbc,0xc6,0xef,0x12,0x3d,0x3e,0xbb,0x0b,0x1c,0x97}},
      {m4_down, 56, 1, m4_down_statements, 1, 1, 0x0,
@@ -324,15 +273,15 @@ static const migc_migration golang_migrate_catalog_migrations[8] = {
       {0x52,0xed,0xc3,0x7d,0xdc,0x81,0xe1,0x31,0x3f,0xa4,0x27,0xcf,0x74,0x9c,0xd5,0xbc,0x59,0x07,0x85,0x12,0x85,0xe3,0xef,0x2c,0xf8,0xba,0x74,0x48,0xe8,0xa6,0xf5,0x74}},
      {0xad,0xc5,0xeb,0x60,0xa8,0x7e,0xde,0xe3,0x81,0xf4,0xd5,0x4b,0x11,0xf3,0xe3,0xb1,0x0a,0xdb,0x67,0xd9,0xe3,0xb7,0x7d,0x6f,0xea,0xe5,0xcb,0xdb,0xbd,0x77,0xf5,0xdc}},
     {7LL, "7", "audit_log",
-     {m6_up, 877, 5, m6_up_statements, 1, 0, 0x1,
+     {m6_up, 789, 5, m6_up_statements, 1, 0, 0x0,
       "golang-migrate/000007_audit_log.up.sql",
       {0x41,0x2d,0xa3,0x1a,0xf4,0xc3,0x1b,0xe2,0x66,0xc7,0xd1,0xbb,0x3b,0xc9,0x5e,0x22,0x56,0x7f,0xc2,0x00,0xe5,0xd1,0x55,0xe1,0xf6,0x53,0x98,0xe7,0x8b,0xea,0xdb,0xdc}},
-     {m6_down, 90, 3, m6_down_statements, 1, 0, 0x1,
+     {m6_down, 89, 3, m6_down_statements, 1, 0, 0x0,
       "golang-migrate/000007_audit_log.down.sql",
       {0xf6,0x01,0xd6,0xd4,0xea,0x7c,0xa9,0x7b,0xea,0xdc,0x5e,0x66,0x0d,0xa0,0x80,0xd8,0x51,0xf1,0x65,0x44,0x08,0x01,0x55,0x09,0x1a,0xd2,0x46,0xee,0x00,0x07,0x68,0xeb}},
      {0x98,0xd6,0x22,0x5b,0xd5,0x50,0xf9,0x96,0x0f,0xe8,0xb1,0xa0,0xeb,0x67,0x7d,0xac,0x20,0xea,0x16,0xdb,0x24,0x7a,0x59,0xf8,0xa6,0xe1,0xe3,0xbf,0x1e,0x45,0x35,0xce}},
     {8LL, "8", "backfill_display_names",
-     {m7_up, 249, 1, m7_up_statements, 1, 0, 0x1,
+     {m7_up, 85, 1, m7_up_statements, 1, 0, 0x0,
       "golang-migrate/000008_backfill_display_names.up.sql",
       {0x2e,0x89,0xb1,0x1b,0xbe,0x17,0x37,0x28,0x6e,0xc4,0x3b,0xe8,0x90,0x91,0x54,0x74,0x0a,0x4e,0x4f,0x16,0x38,0x1e,0xb9,0xe3,0x61,0x0d,0x3f,0xa1,0x8d,0x71,0xe0,0xd6}},
      {NULL, 0, 0, NULL, 0, 0, 0, NULL, {0}},

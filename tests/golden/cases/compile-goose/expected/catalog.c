@@ -9,8 +9,6 @@
 
 /* goose/20240101120000_create_authors.sql */
 static const char m0_up[] =
-    "-- Authors of the blog; managed with goose (https://github.com/pressly/goose).\n"
-    "-- +goose Up\n"
     "CREATE TABLE authors (\n"
     "    id          bigserial PRIMARY KEY,\n"
     "    name        text NOT NULL,\n"
@@ -18,32 +16,25 @@ static const char m0_up[] =
     "    -- a ';' at the end of a comment line, like this one, does not end the statement;\n"
     "    bio         text NOT NULL DEFAULT 'it''s; ok',\n"
     "    born_on     date\n"
-    ");\n"
-    "\n"
-    "/* Seed data /* two rows; one with a pen name */ used by the docs site; */\n"
-    "INSERT INTO authors (name, \"pen;name\", bio, born_on) VALUES\n"
+    ");\000INSERT INTO authors (name, \"pen;name\", bio, born_on) VALUES\n"
     "    ('Mori Rintar\305\215', '\346\243\256\351\267\227\345\244\226', E'Novelist\\tand army surgeon; it\\'s; here', DATE '1862-02-17'),\n"
-    "    ('Gr\303\274\303\237e GmbH', NULL, U&'d\\0061t\\+000061', NULL);\n"
-    "\n"
+    "    ('Gr\303\274\303\237e GmbH', NULL, U&'d\\0061t\\+000061', NULL);"
 ;
 static const migc_statement m0_up_statements[] = {
-    {92, 275, 3, 1, 0x0},
-    {444, 213, 13, 1, 0x0},
+    {0, 275, 3, 1, 0x0},
+    {276, 213, 13, 1, 0x0},
 };
 
 /* goose/20240101120000_create_authors.sql */
 static const char m0_down[] =
-    "-- +goose Down\n"
-    "DROP TABLE authors;\n"
+    "DROP TABLE authors;"
 ;
 static const migc_statement m0_down_statements[] = {
-    {15, 19, 18, 1, 0x0},
+    {0, 19, 18, 1, 0x0},
 };
 
 /* goose/20240102090000_author_functions.sql */
 static const char m1_up[] =
-    "-- +goose Up\n"
-    "-- +goose StatementBegin\n"
     "CREATE FUNCTION author_slug(author_name text) RETURNS text\n"
     "    LANGUAGE plpgsql IMMUTABLE STRICT\n"
     "AS $body$\n"
@@ -54,55 +45,38 @@ static const char m1_up[] =
     "    s := lower(regexp_replace(author_name, '[^[:alnum:]]+', '-', 'g'));\n"
     "    RETURN trim(BOTH '-' FROM s);\n"
     "END;\n"
-    "$body$;\n"
-    "-- +goose StatementEnd\n"
-    "\n"
-    "-- The next statement ends at StatementEnd with no trailing semicolon (goose allows it).\n"
-    "-- +goose StatementBegin\n"
-    "CREATE FUNCTION rename_author_column(old_name text, new_name text) RETURNS void\n"
+    "$body$;\000CREATE FUNCTION rename_author_column(old_name text, new_name text) RETURNS void\n"
     "    LANGUAGE plpgsql\n"
     "AS $outer$\n"
     "BEGIN\n"
     "    EXECUTE format($inner$ALTER TABLE authors RENAME COLUMN %I TO %I;$inner$, old_name, new_name);\n"
     "    RAISE NOTICE 'renamed %; now %', old_name, new_name;\n"
     "END;\n"
-    "$outer$\n"
-    "-- +goose StatementEnd\n"
-    "\n"
+    "$outer$"
 ;
 static const migc_statement m1_up_statements[] = {
-    {38, 342, 3, 1, 0x0},
-    {519, 286, 18, 1, 0x10},
+    {0, 342, 3, 1, 0x0},
+    {343, 286, 18, 1, 0x10},
 };
 
 /* goose/20240102090000_author_functions.sql */
 static const char m1_down[] =
-    "-- +goose Down\n"
-    "DROP FUNCTION rename_author_column(text, text);\n"
-    "DROP FUNCTION author_slug(text);\n"
+    "DROP FUNCTION rename_author_column(text, text);\000DROP FUNCTION author_slug(text);"
 ;
 static const migc_statement m1_down_statements[] = {
-    {15, 47, 29, 1, 0x0},
-    {63, 32, 30, 1, 0x0},
+    {0, 47, 29, 1, 0x0},
+    {48, 32, 30, 1, 0x0},
 };
 
 /* goose/20240103150000_create_posts.sql */
 static const char m2_up[] =
-    "-- +goose Up\n"
-    "CREATE TYPE post_state AS ENUM ('draft', 'published');\n"
-    "\n"
-    "CREATE TABLE posts (\n"
+    "CREATE TYPE post_state AS ENUM ('draft', 'published');\000CREATE TABLE posts (\n"
     "    id          bigserial  PRIMARY KEY,\n"
     "    author_id   bigint     NOT NULL REFERENCES authors (id) ON DELETE CASCADE,\n"
     "    title       text       NOT NULL,\n"
     "    state       post_state NOT NULL,\n"
     "    word_count  integer    NOT NULL DEFAULT 0 CHECK (word_count >= 0)\n"
-    ");\n"
-    "\n"
-    "-- SQL-standard function body (PostgreSQL 14+): no dollar quotes, ';' inside, and\n"
-    "-- the CASE ... END must not be mistaken for the END of the BEGIN ATOMIC block.\n"
-    "-- +goose StatementBegin\n"
-    "CREATE FUNCTION reading_time(words integer) RETURNS text\n"
+    ");\000CREATE FUNCTION reading_time(words integer) RETURNS text\n"
     "    LANGUAGE sql IMMUTABLE\n"
     "BEGIN ATOMIC\n"
     "    SELECT CASE\n"
@@ -110,31 +84,24 @@ static const char m2_up[] =
     "        WHEN words < 12000 THEN (words / 200)::text || ' min'\n"
     "        ELSE 'long read'\n"
     "    END;\n"
-    "END;\n"
-    "-- +goose StatementEnd\n"
-    "\n"
-    "INSERT INTO posts (author_id, title, state, word_count)\n"
-    "SELECT id, 'Hello; world', 'draft', 0 FROM authors;\n"
-    "\n"
+    "END;\000INSERT INTO posts (author_id, title, state, word_count)\n"
+    "SELECT id, 'Hello; world', 'draft', 0 FROM authors;"
 ;
 static const migc_statement m2_up_statements[] = {
-    {13, 54, 2, 1, 0x0},
-    {69, 286, 4, 1, 0x0},
-    {544, 272, 15, 1, 0x0},
-    {841, 107, 26, 1, 0x0},
+    {0, 54, 2, 1, 0x0},
+    {55, 286, 4, 1, 0x0},
+    {342, 272, 15, 1, 0x0},
+    {615, 107, 26, 1, 0x0},
 };
 
 /* goose/20240103150000_create_posts.sql */
 static const char m2_down[] =
-    "-- +goose Down\n"
-    "DROP FUNCTION reading_time(integer);\n"
-    "DROP TABLE posts;\n"
-    "DROP TYPE post_state;\n"
+    "DROP FUNCTION reading_time(integer);\000DROP TABLE posts;\000DROP TYPE post_state;"
 ;
 static const migc_statement m2_down_statements[] = {
-    {15, 36, 30, 1, 0x0},
-    {52, 17, 31, 1, 0x0},
-    {70, 21, 32, 1, 0x0},
+    {0, 36, 30, 1, 0x0},
+    {37, 17, 31, 1, 0x0},
+    {55, 21, 32, 1, 0x0},
 };
 
 /* goose/20240104110000_archive_empty_drafts.sql */
@@ -162,20 +129,14 @@ static const migc_statement m3_down_statements[] = {
 
 /* goose/20240105083000_post_tags.sql */
 static const char m4_up[] =
-    "-- +goose Up\n"
     "CREATE TABLE tags (\n"
     "    id     serial PRIMARY KEY,\n"
     "    label  text   NOT NULL UNIQUE\n"
-    ");\n"
-    "\n"
-    "CREATE TABLE post_tags (\n"
+    ");\000CREATE TABLE post_tags (\n"
     "    post_id  bigint  NOT NULL REFERENCES posts (id) ON DELETE CASCADE,\n"
     "    tag_id   integer NOT NULL REFERENCES tags (id) ON DELETE CASCADE,\n"
     "    PRIMARY KEY (post_id, tag_id)\n"
-    ");\n"
-    "\n"
-    "-- +goose StatementBegin\n"
-    "CREATE FUNCTION tag_post(p_post bigint, p_label text) RETURNS void\n"
+    ");\000CREATE FUNCTION tag_post(p_post bigint, p_label text) RETURNS void\n"
     "    LANGUAGE plpgsql\n"
     "AS $$\n"
     "DECLARE\n"
@@ -187,54 +148,47 @@ static const char m4_up[] =
     "    INSERT INTO post_tags (post_id, tag_id) VALUES (p_post, v_tag)\n"
     "    ON CONFLICT DO NOTHING;\n"
     "END;\n"
-    "$$;\n"
-    "-- +goose StatementEnd\n"
-    "\n"
-    "SELECT tag_post(p.id, 'Gr\303\274\303\237e; \346\235\261\344\272\254') FROM posts AS p;\n"
-    "\n"
+    "$$;\000SELECT tag_post(p.id, 'Gr\303\274\303\237e; \346\235\261\344\272\254') FROM posts AS p;"
 ;
 static const migc_statement m4_up_statements[] = {
-    {13, 87, 2, 1, 0x0},
-    {102, 202, 7, 1, 0x0},
-    {331, 366, 14, 1, 0x0},
-    {722, 57, 29, 1, 0x0},
+    {0, 87, 2, 1, 0x0},
+    {88, 202, 7, 1, 0x0},
+    {291, 366, 14, 1, 0x0},
+    {658, 57, 29, 1, 0x0},
 };
 
 /* goose/20240105083000_post_tags.sql */
 static const char m4_down[] =
-    "-- +goose Down\n"
-    "DROP FUNCTION tag_post(bigint, text);\n"
-    "DROP TABLE post_tags;\n"
-    "DROP TABLE tags;\n"
+    "DROP FUNCTION tag_post(bigint, text);\000DROP TABLE post_tags;\000DROP TABLE tags;"
 ;
 static const migc_statement m4_down_statements[] = {
-    {15, 37, 32, 1, 0x0},
-    {53, 21, 33, 1, 0x0},
-    {75, 16, 34, 1, 0x0},
+    {0, 37, 32, 1, 0x0},
+    {38, 21, 33, 1, 0x0},
+    {60, 16, 34, 1, 0x0},
 };
 
 static const migc_migration goose_catalog_migrations[5] = {
     {20240101120000LL, "20240101120000", "create_authors",
-     {m0_up, 659, 2, m0_up_statements, 1, 0, 0x1,
+     {m0_up, 489, 2, m0_up_statements, 1, 0, 0x0,
       "goose/20240101120000_create_authors.sql",
       {0x81,0x95,0x51,0x11,0xac,0xc6,0x11,0x0e,0x7f,0xd4,0xb2,0x5a,0xd9,0x74,0x92,0x61,0x55,0x12,0x05,0xff,0x16,0x3f,0x0d,0x5d,0xe9,0x19,0x89,0x38,0x4b,0x28,0x86,0xce}},
-     {m0_down, 35, 1, m0_down_statements, 17, 0, 0x1,
+     {m0_down, 19, 1, m0_down_statements, 17, 0, 0x0,
       "goose/20240101120000_create_authors.sql",
       {0x98,0x74,0x50,0xd4,0x69,0x54,0x49,0x66,0xe5,0x74,0x6f,0xcd,0xf3,0x4a,0x84,0xc4,0x92,0xf9,0xe9,0x2e,0x61,0x54,0xef,0x7d,0x79,0x07,0x26,0x3d,0xb1,0xc5,0xea,0x47}},
      {0x2c,0x1e,0x55,0xac,0x96,0xec,0x15,0x82,0x91,0x6c,0x9d,0x56,0x86,0x23,0x2e,0x7f,0x5e,0x20,0x58,0xbb,0x54,0x74,0x08,0x03,0x7e,0x29,0xba,0x1a,0x8e,0x92,0x90,0xed}},
     {20240102090000LL, "20240102090000", "author_functions",
-     {m1_up, 830, 2, m1_up_statements, 1, 0, 0x1,
+     {m1_up, 629, 2, m1_up_statements, 1, 0, 0x0,
       "goose/20240102090000_author_functions.sql",
       {0xc2,0xb9,0xf3,0x38,0xea,0x1f,0xf8,0xc3,0xd8,0x9d,0x33,0xa3,0x48,0x41,0x05,0x5e,0xfd,0xe4,0xeb,0x1b,0x0c,0x53,0x7f,0xbd,0xef,0x63,0x62,0x94,0xf8,0x12,0x15,0x4f}},
-     {m1_down, 96, 2, m1_down_statements, 28, 0, 0x1,
+     {m1_down, 80, 2, m1_down_statements, 28, 0, 0x0,
       "goose/20240102090000_author_functions.sql",
       {0xbc,0xf4,0x11,0x5f,0x6e,0x68,0x0a,0x92,0x8a,0xf1,0xdd,0x69,0x00,0x51,0xf2,0xd0,0x86,0xb3,0xf2,0xe2,0x01,0xcf,0xfe,0x80,0xdb,0x7a,0x73,0x8a,0xfa,0x05,0xa5,0x51}},
      {0x67,0xbb,0x07,0xf6,0x0a,0x17,0x33,0x89,0x8d,0xcf,0x56,0x1e,0x9f,0x99,0x7d,0xf1,0x73,0x2b,0xde,0xd7,0x64,0x52,0xde,0xc5,0xfc,0x9e,0x89,0x0a,0x93,0x54,0xb2,0xbc}},
     {20240103150000LL, "20240103150000", "create_posts",
-     {m2_up, 950, 4, m2_up_statements, 1, 0, 0x1,
+     {m2_up, 722, 4, m2_up_statements, 1, 0, 0x0,
       "goose/20240103150000_create_posts.sql",
       {0xd7,0x6e,0xcc,0xca,0x73,0xbb,0xa2,0x44,0xcd,0x37,0x4e,0xb2,0x7b,0x33,0x4d,0x63,0xbd,0x2d,0x0f,0xde,0x56,0x41,0x82,0xb1,0xc6,0x3f,0x60,0x4f,0x39,0xd5,0xbf,0xae}},
-     {m2_down, 92, 3, m2_down_statements, 29, 0, 0x1,
+     {m2_down, 76, 3, m2_down_statements, 29, 0, 0x0,
       "goose/20240103150000_create_posts.sql",
       {0xef,0x10,0x43,0x19,0x4b,0xfb,0x0c,0xe2,0x25,0xc6,0xd8,0x7d,0x79,0x4b,0x2c,0x72,0xc7,0x1f,0x0b,0xa6,0xfe,0xe3,0x9e,0x5c,0xb1,0x00,0xbe,0x8e,0xa4,0xb6,0xa4,0xc3}},
      {0x0d,0xa2,0x00,0x11,0x03,0x4e,0x38,0x3c,0x42,0x2d,0x87,0x0c,0x5e,0x94,0x00,0x7f,0xba,0x28,0x48,0x6c,0x60,0xf4,0x85,0x4d,0xd1,0x2e,0xdc,0x8b,0x38,0xfd,0x74,0xff}},
@@ -247,10 +201,10 @@ static const migc_migration goose_catalog_migrations[5] = {
       {0x31,0x8c,0x6f,0x1c,0xde,0xce,0xf8,0xd1,0x3d,0x0c,0x52,0x24,0x7f,0x30,0x5d,0x0a,0x51,0x13,0x78,0x24,0xf8,0xdf,0x94,0x61,0x51,0x2d,0xe2,0x6b,0xb8,0x52,0xb2,0x78}},
      {0x43,0xc3,0xcf,0x23,0xcd,0x29,0x7d,0xe0,0x5f,0x02,0x9e,0xc0,0x19,0x88,0x72,0x9c,0x95,0xe4,0x70,0x2a,0x5d,0x61,0xf6,0xcb,0x1d,0x86,0x0c,0x08,0xfd,0x42,0x10,0xe7}},
     {20240105083000LL, "20240105083000", "post_tags",
-     {m4_up, 781, 4, m4_up_statements, 1, 0, 0x1,
+     {m4_up, 715, 4, m4_up_statements, 1, 0, 0x0,
       "goose/20240105083000_post_tags.sql",
       {0x87,0xd1,0x87,0x33,0x66,0x30,0x2c,0x88,0xd3,0x28,0x57,0x11,0x05,0x39,0x63,0xde,0x21,0x31,0x23,0xc8,0xf0,0xcf,0xe5,0xe4,0xa3,0x11,0x15,0x68,0x59,0x34,0x05,0x41}},
-     {m4_down, 92, 3, m4_down_statements, 31, 0, 0x1,
+     {m4_down, 76, 3, m4_down_statements, 31, 0, 0x0,
       "goose/20240105083000_post_tags.sql",
       {0xa9,0x40,0x48,0x52,0x1c,0x92,0x4a,0xc2,0xe8,0xf6,0x77,0xd2,0x2e,0xf3,0xfc,0x7f,0x8b,0x4a,0xc2,0xa7,0xb9,0x21,0x81,0xf2,0xeb,0xf2,0x35,0x29,0x5b,0x0d,0xf6,0xe7}},
      {0xb4,0x1c,0x5e,0xa3,0x81,0x93,0xcf,0xb5,0xdc,0x12,0xf2,0xbd,0x41,0x94,0x52,0x05,0xcf,0x1e,0xf6,0xbb,0xdf,0x19,0x08,0x67,0x96,0x14,0x7f,0x2e,0x2f,0x67,0xb6,0x0f}},

@@ -9,7 +9,6 @@
 
 /* migrations/000001_create_set_updated_at_function.up.sql */
 static const char m0_up[] =
-    "-- Create the set_updated_at() trigger function that keeps updated_at columns current.\n"
     "CREATE FUNCTION set_updated_at() RETURNS trigger\n"
     "    LANGUAGE plpgsql\n"
     "AS $$\n"
@@ -20,27 +19,23 @@ static const char m0_up[] =
     "    END IF;\n"
     "    RETURN NEW;\n"
     "END;\n"
-    "$$;\n"
-    "\n"
-    "COMMENT ON FUNCTION set_updated_at() IS 'BEFORE UPDATE trigger: sets NEW.updated_at to now() when the row changed';\n"
+    "$$;\000COMMENT ON FUNCTION set_updated_at() IS 'BEFORE UPDATE trigger: sets NEW.updated_at to now() when the row changed';"
 ;
 static const migc_statement m0_up_statements[] = {
-    {87, 250, 2, 1, 0x0},
-    {339, 115, 14, 1, 0x0},
+    {0, 250, 2, 1, 0x0},
+    {251, 115, 14, 1, 0x0},
 };
 
 /* migrations/000001_create_set_updated_at_function.down.sql */
 static const char m0_down[] =
-    "-- Drop the set_updated_at() trigger function.\n"
-    "DROP FUNCTION IF EXISTS set_updated_at();\n"
+    "DROP FUNCTION IF EXISTS set_updated_at();"
 ;
 static const migc_statement m0_down_statements[] = {
-    {47, 41, 2, 1, 0x0},
+    {0, 41, 2, 1, 0x0},
 };
 
 /* migrations/000002_create_users.up.sql */
 static const char m1_up[] =
-    "-- Create the users table.\n"
     "CREATE TABLE users (\n"
     "    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    username      text        NOT NULL,\n"
@@ -54,33 +49,26 @@ static const char m1_up[] =
     "    CONSTRAINT users_username_format CHECK (username ~ '^[a-z0-9][a-z0-9_.-]{2,63}$'),\n"
     "    CONSTRAINT users_email_format CHECK (length(email) <= 320 AND position('@' IN email) > 1),\n"
     "    CONSTRAINT users_username_key UNIQUE (username)\n"
-    ");\n"
-    "\n"
-    "-- Email addresses are unique regardless of case.\n"
-    "CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));\n"
-    "\n"
-    "CREATE TRIGGER users_set_updated_at\n"
+    ");\000CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));\000CREATE TRIGGER users_set_updated_at\n"
     "    BEFORE UPDATE ON users\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
 static const migc_statement m1_up_statements[] = {
-    {27, 701, 2, 1, 0x0},
-    {780, 66, 18, 1, 0x0},
-    {848, 114, 20, 1, 0x0},
+    {0, 701, 2, 1, 0x0},
+    {702, 66, 18, 1, 0x0},
+    {769, 114, 20, 1, 0x0},
 };
 
 /* migrations/000002_create_users.down.sql */
 static const char m1_down[] =
-    "-- Drop the users table.\n"
-    "DROP TABLE IF EXISTS users;\n"
+    "DROP TABLE IF EXISTS users;"
 ;
 static const migc_statement m1_down_statements[] = {
-    {25, 27, 2, 1, 0x0},
+    {0, 27, 2, 1, 0x0},
 };
 
 /* migrations/000003_create_groups.up.sql */
 static const char m2_up[] =
-    "-- Create groups and the group_members many-to-many table with a membership role.\n"
     "CREATE TABLE groups (\n"
     "    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    name        text        NOT NULL,\n"
@@ -89,13 +77,9 @@ static const char m2_up[] =
     "    updated_at  timestamptz NOT NULL DEFAULT now(),\n"
     "    CONSTRAINT groups_name_not_empty CHECK (btrim(name) <> ''),\n"
     "    CONSTRAINT groups_name_key UNIQUE (name)\n"
-    ");\n"
-    "\n"
-    "CREATE TRIGGER groups_set_updated_at\n"
+    ");\000CREATE TRIGGER groups_set_updated_at\n"
     "    BEFORE UPDATE ON groups\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n"
-    "\n"
-    "CREATE TABLE group_members (\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000CREATE TABLE group_members (\n"
     "    group_id   bigint      NOT NULL REFERENCES groups (id) ON DELETE CASCADE,\n"
     "    user_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n"
     "    role       text        NOT NULL DEFAULT 'member',\n"
@@ -104,37 +88,29 @@ static const char m2_up[] =
     "    updated_at timestamptz NOT NULL DEFAULT now(),\n"
     "    CONSTRAINT group_members_pkey PRIMARY KEY (group_id, user_id),\n"
     "    CONSTRAINT group_members_role_valid CHECK (role IN ('owner', 'admin', 'member', 'viewer'))\n"
-    ");\n"
-    "\n"
-    "-- \"Which groups is this user in?\" (the primary key covers the other direction).\n"
-    "CREATE INDEX group_members_user_id_idx ON group_members (user_id);\n"
-    "\n"
-    "CREATE TRIGGER group_members_set_updated_at\n"
+    ");\000CREATE INDEX group_members_user_id_idx ON group_members (user_id);\000CREATE TRIGGER group_members_set_updated_at\n"
     "    BEFORE UPDATE ON group_members\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
 static const migc_statement m2_up_statements[] = {
-    {82, 389, 2, 1, 0x0},
-    {473, 116, 12, 1, 0x0},
-    {591, 573, 16, 1, 0x0},
-    {1247, 66, 28, 1, 0x0},
-    {1315, 130, 30, 1, 0x0},
+    {0, 389, 2, 1, 0x0},
+    {390, 116, 12, 1, 0x0},
+    {507, 573, 16, 1, 0x0},
+    {1081, 66, 28, 1, 0x0},
+    {1148, 130, 30, 1, 0x0},
 };
 
 /* migrations/000003_create_groups.down.sql */
 static const char m2_down[] =
-    "-- Drop group_members and groups.\n"
-    "DROP TABLE IF EXISTS group_members;\n"
-    "DROP TABLE IF EXISTS groups;\n"
+    "DROP TABLE IF EXISTS group_members;\000DROP TABLE IF EXISTS groups;"
 ;
 static const migc_statement m2_down_statements[] = {
-    {34, 35, 2, 1, 0x0},
-    {70, 28, 3, 1, 0x0},
+    {0, 35, 2, 1, 0x0},
+    {36, 28, 3, 1, 0x0},
 };
 
 /* migrations/000004_create_repositories.up.sql */
 static const char m3_up[] =
-    "-- Create the repositories table (containers for managed files and documents).\n"
     "CREATE TABLE repositories (\n"
     "    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    slug           text        NOT NULL,\n"
@@ -152,34 +128,27 @@ static const char m3_up[] =
     "    CONSTRAINT repositories_visibility_valid CHECK (visibility IN ('private', 'internal', 'public')),\n"
     "    CONSTRAINT repositories_quota_positive CHECK (quota_bytes IS NULL OR quota_bytes > 0),\n"
     "    CONSTRAINT repositories_slug_key UNIQUE (slug)\n"
-    ");\n"
-    "\n"
-    "CREATE INDEX repositories_owner_group_id_idx ON repositories (owner_group_id);\n"
-    "CREATE INDEX repositories_created_by_idx ON repositories (created_by);\n"
-    "\n"
-    "CREATE TRIGGER repositories_set_updated_at\n"
+    ");\000CREATE INDEX repositories_owner_group_id_idx ON repositories (owner_group_id);\000CREATE INDEX repositories_created_by_idx ON repositories (created_by);\000CREATE TRIGGER repositories_set_updated_at\n"
     "    BEFORE UPDATE ON repositories\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
 static const migc_statement m3_up_statements[] = {
-    {79, 1014, 2, 1, 0x0},
-    {1095, 78, 21, 1, 0x0},
-    {1174, 70, 22, 1, 0x0},
-    {1246, 128, 24, 1, 0x0},
+    {0, 1014, 2, 1, 0x0},
+    {1015, 78, 21, 1, 0x0},
+    {1094, 70, 22, 1, 0x0},
+    {1165, 128, 24, 1, 0x0},
 };
 
 /* migrations/000004_create_repositories.down.sql */
 static const char m3_down[] =
-    "-- Drop the repositories table.\n"
-    "DROP TABLE IF EXISTS repositories;\n"
+    "DROP TABLE IF EXISTS repositories;"
 ;
 static const migc_statement m3_down_statements[] = {
-    {32, 34, 2, 1, 0x0},
+    {0, 34, 2, 1, 0x0},
 };
 
 /* migrations/000005_create_managed_files.up.sql */
 static const char m4_up[] =
-    "-- Create managed_files: files stored in a repository, with size, SHA-256 checksum and MIME type.\n"
     "CREATE TABLE managed_files (\n"
     "    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    repository_id bigint      NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,\n"
@@ -201,35 +170,27 @@ static const char m4_up[] =
     "    CONSTRAINT managed_files_storage_key_not_empty CHECK (storage_key <> ''),\n"
     "    CONSTRAINT managed_files_repository_path_key UNIQUE (repository_id, path),\n"
     "    CONSTRAINT managed_files_storage_key_key UNIQUE (storage_key)\n"
-    ");\n"
-    "\n"
-    "-- Deduplication / integrity lookups by content hash.\n"
-    "CREATE INDEX managed_files_sha256_idx ON managed_files (sha256);\n"
-    "CREATE INDEX managed_files_uploaded_by_idx ON managed_files (uploaded_by);\n"
-    "\n"
-    "CREATE TRIGGER managed_files_set_updated_at\n"
+    ");\000CREATE INDEX managed_files_sha256_idx ON managed_files (sha256);\000CREATE INDEX managed_files_uploaded_by_idx ON managed_files (uploaded_by);\000CREATE TRIGGER managed_files_set_updated_at\n"
     "    BEFORE UPDATE ON managed_files\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
 static const migc_statement m4_up_statements[] = {
-    {98, 1230, 2, 1, 0x0},
-    {1384, 64, 26, 1, 0x0},
-    {1449, 74, 27, 1, 0x0},
-    {1525, 130, 29, 1, 0x0},
+    {0, 1230, 2, 1, 0x0},
+    {1231, 64, 26, 1, 0x0},
+    {1296, 74, 27, 1, 0x0},
+    {1371, 130, 29, 1, 0x0},
 };
 
 /* migrations/000005_create_managed_files.down.sql */
 static const char m4_down[] =
-    "-- Drop the managed_files table.\n"
-    "DROP TABLE IF EXISTS managed_files;\n"
+    "DROP TABLE IF EXISTS managed_files;"
 ;
 static const migc_statement m4_down_statements[] = {
-    {33, 35, 2, 1, 0x0},
+    {0, 35, 2, 1, 0x0},
 };
 
 /* migrations/000006_create_documents.up.sql */
 static const char m5_up[] =
-    "-- Create the documents table (the current-version pointer is added in a later migration).\n"
     "CREATE TABLE documents (\n"
     "    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    repository_id bigint      NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,\n"
@@ -247,34 +208,27 @@ static const char m5_up[] =
     "    CONSTRAINT documents_status_valid CHECK (status IN ('draft', 'published', 'archived')),\n"
     "    CONSTRAINT documents_published_has_date CHECK (status <> 'published' OR published_at IS NOT NULL),\n"
     "    CONSTRAINT documents_repository_slug_key UNIQUE (repository_id, slug)\n"
-    ");\n"
-    "\n"
-    "CREATE INDEX documents_created_by_idx ON documents (created_by);\n"
-    "CREATE INDEX documents_status_idx ON documents (repository_id, status);\n"
-    "\n"
-    "CREATE TRIGGER documents_set_updated_at\n"
+    ");\000CREATE INDEX documents_created_by_idx ON documents (created_by);\000CREATE INDEX documents_status_idx ON documents (repository_id, status);\000CREATE TRIGGER documents_set_updated_at\n"
     "    BEFORE UPDATE ON documents\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
 static const migc_statement m5_up_statements[] = {
-    {91, 1039, 2, 1, 0x0},
-    {1132, 64, 21, 1, 0x0},
-    {1197, 71, 22, 1, 0x0},
-    {1270, 122, 24, 1, 0x0},
+    {0, 1039, 2, 1, 0x0},
+    {1040, 64, 21, 1, 0x0},
+    {1105, 71, 22, 1, 0x0},
+    {1177, 122, 24, 1, 0x0},
 };
 
 /* migrations/000006_create_documents.down.sql */
 static const char m5_down[] =
-    "-- Drop the documents table.\n"
-    "DROP TABLE IF EXISTS documents;\n"
+    "DROP TABLE IF EXISTS documents;"
 ;
 static const migc_statement m5_down_statements[] = {
-    {29, 31, 2, 1, 0x0},
+    {0, 31, 2, 1, 0x0},
 };
 
 /* migrations/000007_create_document_versions.up.sql */
 static const char m6_up[] =
-    "-- Create document_versions with JSONB variables and text[] tags, both GIN-indexed.\n"
     "CREATE TABLE document_versions (\n"
     "    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    document_id    bigint      NOT NULL REFERENCES documents (id) ON DELETE CASCADE,\n"
@@ -292,68 +246,51 @@ static const char m6_up[] =
     "    CONSTRAINT document_versions_document_version_key UNIQUE (document_id, version_number),\n"
     "    -- Target of the composite foreign key documents (id, current_version_id).\n"
     "    CONSTRAINT document_versions_document_id_id_key UNIQUE (document_id, id)\n"
-    ");\n"
-    "\n"
-    "CREATE INDEX document_versions_variables_gin ON document_versions USING gin (variables jsonb_path_ops);\n"
-    "CREATE INDEX document_versions_tags_gin ON document_versions USING gin (tags);\n"
-    "CREATE INDEX document_versions_source_file_id_idx ON document_versions (source_file_id);\n"
-    "CREATE INDEX document_versions_created_by_idx ON document_versions (created_by);\n"
+    ");\000CREATE INDEX document_versions_variables_gin ON document_versions USING gin (variables jsonb_path_ops);\000CREATE INDEX document_versions_tags_gin ON document_versions USING gin (tags);\000CREATE INDEX document_versions_source_file_id_idx ON document_versions (source_file_id);\000CREATE INDEX document_versions_created_by_idx ON document_versions (created_by);"
 ;
 static const migc_statement m6_up_statements[] = {
-    {84, 1185, 2, 1, 0x0},
-    {1271, 103, 21, 1, 0x0},
-    {1375, 78, 22, 1, 0x0},
-    {1454, 88, 23, 1, 0x0},
-    {1543, 80, 24, 1, 0x0},
+    {0, 1185, 2, 1, 0x0},
+    {1186, 103, 21, 1, 0x0},
+    {1290, 78, 22, 1, 0x0},
+    {1369, 88, 23, 1, 0x0},
+    {1458, 80, 24, 1, 0x0},
 };
 
 /* migrations/000007_create_document_versions.down.sql */
 static const char m6_down[] =
-    "-- Drop the document_versions table (its GIN indexes go with it).\n"
-    "DROP TABLE IF EXISTS document_versions;\n"
+    "DROP TABLE IF EXISTS document_versions;"
 ;
 static const migc_statement m6_down_statements[] = {
-    {66, 39, 2, 1, 0x0},
+    {0, 39, 2, 1, 0x0},
 };
 
 /* migrations/000008_add_documents_current_version.up.sql */
 static const char m7_up[] =
-    "-- Add documents.current_version_id, pointing at one of the document's own versions (circular reference).\n"
     "ALTER TABLE documents\n"
-    "    ADD COLUMN current_version_id bigint;\n"
-    "\n"
-    "-- The composite key guarantees the current version belongs to this document.\n"
-    "-- Deleting that version only clears current_version_id (PostgreSQL 15 column-list SET NULL).\n"
-    "ALTER TABLE documents\n"
+    "    ADD COLUMN current_version_id bigint;\000ALTER TABLE documents\n"
     "    ADD CONSTRAINT documents_current_version_fkey\n"
     "    FOREIGN KEY (id, current_version_id)\n"
     "    REFERENCES document_versions (document_id, id)\n"
-    "    ON DELETE SET NULL (current_version_id);\n"
-    "\n"
-    "CREATE INDEX documents_current_version_id_idx ON documents (current_version_id);\n"
+    "    ON DELETE SET NULL (current_version_id);\000CREATE INDEX documents_current_version_id_idx ON documents (current_version_id);"
 ;
 static const migc_statement m7_up_statements[] = {
-    {106, 63, 2, 1, 0x0},
-    {343, 208, 7, 1, 0x0},
-    {553, 80, 13, 1, 0x0},
+    {0, 63, 2, 1, 0x0},
+    {64, 208, 7, 1, 0x0},
+    {273, 80, 13, 1, 0x0},
 };
 
 /* migrations/000008_add_documents_current_version.down.sql */
 static const char m7_down[] =
-    "-- Remove documents.current_version_id and its foreign key.\n"
-    "DROP INDEX IF EXISTS documents_current_version_id_idx;\n"
-    "ALTER TABLE documents DROP CONSTRAINT IF EXISTS documents_current_version_fkey;\n"
-    "ALTER TABLE documents DROP COLUMN IF EXISTS current_version_id;\n"
+    "DROP INDEX IF EXISTS documents_current_version_id_idx;\000ALTER TABLE documents DROP CONSTRAINT IF EXISTS documents_current_version_fkey;\000ALTER TABLE documents DROP COLUMN IF EXISTS current_version_id;"
 ;
 static const migc_statement m7_down_statements[] = {
-    {60, 54, 2, 1, 0x0},
-    {115, 79, 3, 1, 0x0},
-    {195, 63, 4, 1, 0x0},
+    {0, 54, 2, 1, 0x0},
+    {55, 79, 3, 1, 0x0},
+    {135, 63, 4, 1, 0x0},
 };
 
 /* migrations/000009_create_executions.up.sql */
 static const char m8_up[] =
-    "-- Create executions: a run of a document version by a user.\n"
     "CREATE TABLE executions (\n"
     "    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    document_version_id bigint      NOT NULL REFERENCES document_versions (id) ON DELETE CASCADE,\n"
@@ -375,37 +312,28 @@ static const char m8_up[] =
     "    CONSTRAINT executions_terminal_has_finish CHECK (\n"
     "        status NOT IN ('succeeded', 'failed') OR finished_at IS NOT NULL\n"
     "    )\n"
-    ");\n"
-    "\n"
-    "CREATE INDEX executions_document_version_id_idx ON executions (document_version_id);\n"
-    "CREATE INDEX executions_executed_by_idx ON executions (executed_by, created_at DESC);\n"
-    "-- Workers poll for unfinished executions.\n"
-    "CREATE INDEX executions_active_idx ON executions (created_at) WHERE status IN ('pending', 'running');\n"
-    "\n"
-    "CREATE TRIGGER executions_set_updated_at\n"
+    ");\000CREATE INDEX executions_document_version_id_idx ON executions (document_version_id);\000CREATE INDEX executions_executed_by_idx ON executions (executed_by, created_at DESC);\000CREATE INDEX executions_active_idx ON executions (created_at) WHERE status IN ('pending', 'running');\000CREATE TRIGGER executions_set_updated_at\n"
     "    BEFORE UPDATE ON executions\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
 static const migc_statement m8_up_statements[] = {
-    {61, 1134, 2, 1, 0x0},
-    {1197, 84, 25, 1, 0x0},
-    {1282, 85, 26, 1, 0x0},
-    {1411, 101, 28, 1, 0x0},
-    {1514, 124, 30, 1, 0x0},
+    {0, 1134, 2, 1, 0x0},
+    {1135, 84, 25, 1, 0x0},
+    {1220, 85, 26, 1, 0x0},
+    {1306, 101, 28, 1, 0x0},
+    {1408, 124, 30, 1, 0x0},
 };
 
 /* migrations/000009_create_executions.down.sql */
 static const char m8_down[] =
-    "-- Drop the executions table.\n"
-    "DROP TABLE IF EXISTS executions;\n"
+    "DROP TABLE IF EXISTS executions;"
 ;
 static const migc_statement m8_down_statements[] = {
-    {30, 32, 2, 1, 0x0},
+    {0, 32, 2, 1, 0x0},
 };
 
 /* migrations/000010_create_execution_steps.up.sql */
 static const char m9_up[] =
-    "-- Create execution_steps: the ordered steps of an execution.\n"
     "CREATE TABLE execution_steps (\n"
     "    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    execution_id bigint      NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
@@ -428,29 +356,25 @@ static const char m9_up[] =
     "    CONSTRAINT execution_steps_execution_step_key UNIQUE (execution_id, step_index),\n"
     "    -- Target of the composite foreign key from execution_attachments.\n"
     "    CONSTRAINT execution_steps_execution_id_id_key UNIQUE (execution_id, id)\n"
-    ");\n"
-    "\n"
-    "CREATE TRIGGER execution_steps_set_updated_at\n"
+    ");\000CREATE TRIGGER execution_steps_set_updated_at\n"
     "    BEFORE UPDATE ON execution_steps\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
 static const migc_statement m9_up_statements[] = {
-    {62, 1209, 2, 1, 0x0},
-    {1273, 134, 26, 1, 0x0},
+    {0, 1209, 2, 1, 0x0},
+    {1210, 134, 26, 1, 0x0},
 };
 
 /* migrations/000010_create_execution_steps.down.sql */
 static const char m9_down[] =
-    "-- Drop the execution_steps table.\n"
-    "DROP TABLE IF EXISTS execution_steps;\n"
+    "DROP TABLE IF EXISTS execution_steps;"
 ;
 static const migc_statement m9_down_statements[] = {
-    {35, 37, 2, 1, 0x0},
+    {0, 37, 2, 1, 0x0},
 };
 
 /* migrations/000011_create_execution_attachments.up.sql */
 static const char m10_up[] =
-    "-- Create execution_attachments: managed files attached to an execution (optionally to one of its steps).\n"
     "CREATE TABLE execution_attachments (\n"
     "    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    execution_id      bigint      NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
@@ -471,29 +395,24 @@ static const char m10_up[] =
     "        REFERENCES execution_steps (execution_id, id)\n"
     "        ON DELETE CASCADE,\n"
     "    CONSTRAINT execution_attachments_execution_file_key UNIQUE (execution_id, managed_file_id)\n"
-    ");\n"
-    "\n"
-    "CREATE INDEX execution_attachments_step_idx ON execution_attachments (execution_step_id);\n"
-    "CREATE INDEX execution_attachments_managed_file_id_idx ON execution_attachments (managed_file_id);\n"
+    ");\000CREATE INDEX execution_attachments_step_idx ON execution_attachments (execution_step_id);\000CREATE INDEX execution_attachments_managed_file_id_idx ON execution_attachments (managed_file_id);"
 ;
 static const migc_statement m10_up_statements[] = {
-    {106, 1341, 2, 1, 0x0},
-    {1449, 89, 24, 1, 0x0},
-    {1539, 98, 25, 1, 0x0},
+    {0, 1341, 2, 1, 0x0},
+    {1342, 89, 24, 1, 0x0},
+    {1432, 98, 25, 1, 0x0},
 };
 
 /* migrations/000011_create_execution_attachments.down.sql */
 static const char m10_down[] =
-    "-- Drop the execution_attachments table.\n"
-    "DROP TABLE IF EXISTS execution_attachments;\n"
+    "DROP TABLE IF EXISTS execution_attachments;"
 ;
 static const migc_statement m10_down_statements[] = {
-    {41, 43, 2, 1, 0x0},
+    {0, 43, 2, 1, 0x0},
 };
 
 /* migrations/000012_create_document_views.up.sql */
 static const char m11_up[] =
-    "-- Create document_views: the view history (who viewed which document, which version, when).\n"
     "CREATE TABLE document_views (\n"
     "    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    document_id         bigint      NOT NULL REFERENCES documents (id) ON DELETE CASCADE,\n"
@@ -504,26 +423,21 @@ static const char m11_up[] =
     "    client_ip           inet,\n"
     "    user_agent          text        NOT NULL DEFAULT '',\n"
     "    CONSTRAINT document_views_duration_non_negative CHECK (duration_ms IS NULL OR duration_ms >= 0)\n"
-    ");\n"
-    "\n"
-    "CREATE INDEX document_views_document_user_idx ON document_views (document_id, user_id);\n"
-    "CREATE INDEX document_views_user_id_idx ON document_views (user_id, viewed_at DESC);\n"
-    "CREATE INDEX document_views_document_version_id_idx ON document_views (document_version_id);\n"
+    ");\000CREATE INDEX document_views_document_user_idx ON document_views (document_id, user_id);\000CREATE INDEX document_views_user_id_idx ON document_views (user_id, viewed_at DESC);\000CREATE INDEX document_views_document_version_id_idx ON document_views (document_version_id);"
 ;
 static const migc_statement m11_up_statements[] = {
-    {93, 643, 2, 1, 0x0},
-    {738, 87, 14, 1, 0x0},
-    {826, 84, 15, 1, 0x0},
-    {911, 92, 16, 1, 0x0},
+    {0, 643, 2, 1, 0x0},
+    {644, 87, 14, 1, 0x0},
+    {732, 84, 15, 1, 0x0},
+    {817, 92, 16, 1, 0x0},
 };
 
 /* migrations/000012_create_document_views.down.sql */
 static const char m11_down[] =
-    "-- Drop the document_views table.\n"
-    "DROP TABLE IF EXISTS document_views;\n"
+    "DROP TABLE IF EXISTS document_views;"
 ;
 static const migc_statement m11_down_statements[] = {
-    {34, 36, 2, 1, 0x0},
+    {0, 36, 2, 1, 0x0},
 };
 
 /* migrations/000013_index_document_views_viewed_at.up.sql */
@@ -545,7 +459,6 @@ static const migc_statement m12_down_statements[] = {
 /* migrations/000014_create_document_view_stats.up.sql */
 static const char m13_up[][4000] = {
   /* row */
-    "-- Create per-document view statistics (document_view_stats, document_viewers) maintained by a trigger on document_views.\n"
     "CREATE TABLE document_view_stats (\n"
     "    document_id     bigint      PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,\n"
     "    view_count      bigint      NOT NULL DEFAULT 0,\n"
@@ -562,16 +475,9 @@ static const char m13_up[][4000] = {
     "    CONSTRAINT document_view_stats_viewed_order CHECK (\n"
     "        first_viewed_at IS NULL OR last_viewed_at >= first_viewed_at\n"
     "    )\n"
-    ");\n"
-    "\n"
-    "CREATE INDEX document_view_stats_last_viewer_id_idx ON document_view_stats (last_viewer_id);\n"
-    "\n"
-    "CREATE TRIGGER document_view_stats_set_updated_at\n"
+    ");\000CREATE INDEX document_view_stats_last_viewer_id_idx ON document_view_stats (last_viewer_id);\000CREATE TRIGGER document_view_stats_set_updated_at\n"
     "    BEFORE UPDATE ON document_view_stats\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n"
-    "\n"
-    "-- One row per (document, viewer): makes unique-viewer counting exact, even under concurrency.\n"
-    "CREATE TABLE document_viewers (\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000CREATE TABLE document_viewers (\n"
     "    document_id     bigint      NOT NULL REFERENCES documents (id) ON DELETE CASCADE,\n"
     "    user_id         bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n"
     "    view_count      bigint      NOT NULL DEFAULT 1,\n"
@@ -580,18 +486,11 @@ static const char m13_up[][4000] = {
     "    CONSTRAINT document_viewers_pkey PRIMARY KEY (document_id, user_id),\n"
     "    CONSTRAINT document_viewers_view_count_positive CHECK (view_count > 0),\n"
     "    CONSTRAINT document_viewers_viewed_order CHECK (last_viewed_at >= first_viewed_at)\n"
-    ");\n"
-    "\n"
-    "CREATE INDEX document_viewers_user_id_idx ON document_viewers (user_id, last_viewed_at DESC);\n"
-    "\n"
-    "-- Backfill from the view history recorded so far.\n"
-    "INSERT INTO document_viewers (document_id, user_id, view_count, first_viewed_at, last_viewed_at)\n"
+    ");\000CREATE INDEX document_viewers_user_id_idx ON document_viewers (user_id, last_viewed_at DESC);\000INSERT INTO document_viewers (document_id, user_id, view_count, first_viewed_at, last_viewed_at)\n"
     "SELECT v.document_id, v.user_id, count(*), min(v.viewed_at), max(v.viewed_at)\n"
     "  FROM document_views v\n"
     " WHERE v.user_id IS NOT NULL\n"
-    " GROUP BY v.document_id, v.user_id;\n"
-    "\n"
-    "INSERT INTO document_view_stats\n"
+    " GROUP BY v.document_id, v.user_id;\000INSERT INTO document_view_stats\n"
     "       (document_id, view_count, unique_viewers, first_viewed_at, last_viewed_at, last_viewer_id)\n"
     "SELECT v.document_id,\n"
     "       count(*),\n"
@@ -600,10 +499,7 @@ static const char m13_up[][4000] = {
     "       max(v.viewed_at),\n"
     "       (array_agg(v.user_id ORDER BY v.viewed_at DESC, v.id DESC))[1]\n"
     "  FROM document_views v\n"
-    " GROUP BY v.document_id;\n"
-    "\n"
-    "-- Fold every new view into document_viewers and document_view_stats.\n"
-    "CREATE FUNCTION document_views_update_stats() RETURNS trigger\n"
+    " GROUP BY v.document_id;\000CREATE FUNCTION document_views_update_stats() RETURNS trigger\n"
     "    LANGUAGE plpgsql\n"
     "AS $body$\n"
     "DECLARE\n"
@@ -632,165 +528,159 @@ static const char m13_up[][4000] = {
     "    VALUES (NEW.document_id, 1, CASE WHEN is_new_viewer THEN 1 ELSE 0 END,\n"
     "            NEW.viewed_at, NEW.viewed_at, NEW.user_id)\n"
     "    ON CONFLICT (document_id) DO UPDATE\n"
-    "       SET view_count      = s.view_count + 1"
-  ,
-  /* row */
-    ",\n"
+    "       SET view_count      = s.view_count + 1,\n"
     "           unique_viewers  = s.unique_viewers + CASE WHEN is_new_viewer THEN 1 ELSE 0 END,\n"
     "           first_viewed_at = LEAST(s.first_viewed_at, EXCLUDED.first_viewed_at),\n"
     "           last_viewed_at  = GREATEST(s.last_viewed_at, EXCLUDED.last_viewed_at),\n"
     "           last_viewer_id  = CASE\n"
-    "                                 WHEN s.last_viewed_at IS NULL\n"
+    "                                 WHEN s.last_viewed_at "
+  ,
+  /* row */
+    "IS NULL\n"
     "                                   OR EXCLUDED.last_viewed_at >= s.last_viewed_at\n"
     "                                 THEN EXCLUDED.last_viewer_id\n"
     "                                 ELSE s.last_viewer_id\n"
     "                             END;\n"
     "    RETURN NULL;\n"
     "END;\n"
-    "$body$;\n"
-    "\n"
-    "CREATE TRIGGER document_views_update_stats\n"
+    "$body$;\000CREATE TRIGGER document_views_update_stats\n"
     "    AFTER INSERT ON document_views\n"
-    "    FOR EACH ROW EXECUTE FUNCTION document_views_update_stats();\n"
+    "    FOR EACH ROW EXECUTE FUNCTION document_views_update_stats();"
   ,
 };
 static const migc_statement m13_up_statements[] = {
-    {122, 829, 2, 1, 0x0},
-    {953, 92, 20, 1, 0x0},
-    {1047, 142, 22, 1, 0x0},
-    {1286, 574, 27, 1, 0x0},
-    {1862, 93, 38, 1, 0x0},
-    {2008, 263, 41, 1, 0x0},
-    {2273, 371, 47, 1, 0x0},
-    {2716, 1899, 59, 1, 0x0},
-    {4617, 142, 102, 1, 0x0},
+    {0, 829, 2, 1, 0x0},
+    {830, 92, 20, 1, 0x0},
+    {923, 142, 22, 1, 0x0},
+    {1066, 574, 27, 1, 0x0},
+    {1641, 93, 38, 1, 0x0},
+    {1735, 263, 41, 1, 0x0},
+    {1999, 371, 47, 1, 0x0},
+    {2371, 1899, 59, 1, 0x0},
+    {4271, 142, 102, 1, 0x0},
 };
 
 /* migrations/000014_create_document_view_stats.down.sql */
 static const char m13_down[] =
-    "-- Drop the view-statistics trigger and function, document_viewers and document_view_stats.\n"
-    "DROP TRIGGER IF EXISTS document_views_update_stats ON document_views;\n"
-    "DROP FUNCTION IF EXISTS document_views_update_stats();\n"
-    "DROP TABLE IF EXISTS document_viewers;\n"
-    "DROP TABLE IF EXISTS document_view_stats;\n"
+    "DROP TRIGGER IF EXISTS document_views_update_stats ON document_views;\000DROP FUNCTION IF EXISTS document_views_update_stats();\000DROP TABLE IF EXISTS document_viewers;\000DROP TABLE IF EXISTS document_view_stats;"
 ;
 static const migc_statement m13_down_statements[] = {
-    {92, 69, 2, 1, 0x0},
-    {162, 54, 3, 1, 0x0},
-    {217, 38, 4, 1, 0x0},
-    {256, 41, 5, 1, 0x0},
+    {0, 69, 2, 1, 0x0},
+    {70, 54, 3, 1, 0x0},
+    {125, 38, 4, 1, 0x0},
+    {164, 41, 5, 1, 0x0},
 };
 
 static const migc_migration app_migrations_migrations[14] = {
     {1LL, "1", "create_set_updated_at_function",
-     {m0_up, 455, 2, m0_up_statements, 1, 0, 0x1,
+     {m0_up, 366, 2, m0_up_statements, 1, 0, 0x0,
       "migrations/000001_create_set_updated_at_function.up.sql",
       {0xf5,0x35,0x0f,0x45,0x62,0x9c,0x25,0x5e,0x09,0xf6,0x18,0x9e,0xe2,0x30,0x7f,0x82,0x45,0xf2,0xe5,0x7b,0xc7,0xb8,0xba,0xa5,0x77,0x40,0x17,0xcf,0x8b,0xcc,0xdc,0x27}},
-     {m0_down, 89, 1, m0_down_statements, 1, 0, 0x1,
+     {m0_down, 41, 1, m0_down_statements, 1, 0, 0x0,
       "migrations/000001_create_set_updated_at_function.down.sql",
       {0xd5,0x69,0xc1,0x78,0xdd,0x93,0x70,0xfe,0x0f,0xa6,0x6c,0x21,0x63,0x66,0x94,0xe9,0x59,0x6c,0x90,0x3c,0x4d,0x9f,0xd5,0x0e,0x5e,0x4e,0x89,0xfa,0xf6,0x44,0x91,0x07}},
      {0x7f,0x24,0x26,0x43,0xde,0x66,0xbd,0xe3,0x4e,0x23,0xbd,0x13,0x8d,0xbf,0xaf,0x30,0x7a,0x73,0xa0,0x1c,0x9d,0xa1,0xd2,0x02,0x45,0x39,0x01,0x7e,0xa5,0x88,0x97,0x5a}},
     {2LL, "2", "create_users",
-     {m1_up, 963, 3, m1_up_statements, 1, 0, 0x1,
+     {m1_up, 883, 3, m1_up_statements, 1, 0, 0x0,
       "migrations/000002_create_users.up.sql",
       {0x82,0xfe,0x37,0x8a,0xeb,0xe4,0x2c,0xa4,0xd6,0xdf,0xdb,0xe0,0x13,0x80,0x91,0x5a,0xf5,0xec,0x57,0x08,0xb6,0xe7,0xb6,0x8d,0x02,0x8a,0x87,0xa3,0x58,0xa6,0x3d,0x30}},
-     {m1_down, 53, 1, m1_down_statements, 1, 0, 0x1,
+     {m1_down, 27, 1, m1_down_statements, 1, 0, 0x0,
       "migrations/000002_create_users.down.sql",
       {0x8c,0xbb,0xfa,0x5a,0x22,0x8c,0xbe,0xf2,0xa7,0x8d,0x4c,0xd2,0xa0,0x79,0x0e,0x48,0xcd,0x81,0x21,0x77,0x09,0x77,0x16,0x47,0xdd,0xde,0xe8,0xaa,0x71,0x3c,0x79,0xff}},
      {0xd0,0x73,0x5e,0xc4,0x94,0xf4,0x7a,0x3f,0xe6,0xaf,0xed,0xb8,0xda,0x30,0x42,0x8d,0x0d,0x38,0x19,0xe6,0x4a,0xa8,0x05,0xb8,0x0a,0x76,0x97,0x84,0x51,0x2e,0x2b,0xb1}},
     {3LL, "3", "create_groups",
-     {m2_up, 1446, 5, m2_up_statements, 1, 0, 0x1,
+     {m2_up, 1278, 5, m2_up_statements, 1, 0, 0x0,
       "migrations/000003_create_groups.up.sql",
       {0xde,0xe0,0x44,0x48,0x5e,0x6d,0xc8,0xea,0x28,0xa0,0x8f,0x4d,0xae,0x90,0x94,0xe9,0xeb,0x0a,0x95,0x38,0xc7,0x54,0x83,0x40,0x95,0x03,0x11,0xb9,0xbf,0x21,0xea,0xfa}},
-     {m2_down, 99, 2, m2_down_statements, 1, 0, 0x1,
+     {m2_down, 64, 2, m2_down_statements, 1, 0, 0x0,
       "migrations/000003_create_groups.down.sql",
       {0x45,0x05,0x77,0xf3,0xd7,0xcb,0x2b,0x2a,0x50,0x1d,0x35,0x92,0x31,0xf4,0x41,0x7a,0x5b,0x7d,0xca,0xdf,0x2c,0x5b,0xf1,0xd2,0xa1,0x2c,0x0e,0x48,0x13,0x5b,0x99,0xe7}},
      {0x6b,0xc9,0xd6,0xcc,0x35,0xb4,0x89,0x32,0x2b,0xb9,0x84,0x1b,0x17,0x38,0x04,0xae,0xc7,0x2e,0xe5,0x9b,0x5f,0xb5,0x94,0x20,0xf6,0x4b,0xba,0xfa,0x46,0x71,0xf4,0xb4}},
     {4LL, "4", "create_repositories",
-     {m3_up, 1375, 4, m3_up_statements, 1, 0, 0x1,
+     {m3_up, 1293, 4, m3_up_statements, 1, 0, 0x0,
       "migrations/000004_create_repositories.up.sql",
       {0xc5,0xec,0x62,0xc1,0xe5,0xe7,0xc1,0x50,0x74,0xbf,0xde,0x55,0x70,0xc4,0x03,0x00,0x7c,0x6a,0xd5,0x36,0x0b,0x03,0x87,0x1e,0xa3,0xd5,0x7a,0xb4,0x30,0xf6,0xc9,0xc5}},
-     {m3_down, 67, 1, m3_down_statements, 1, 0, 0x1,
+     {m3_down, 34, 1, m3_down_statements, 1, 0, 0x0,
       "migrations/000004_create_repositories.down.sql",
       {0x7a,0x3a,0xe7,0x12,0x50,0x94,0x9d,0xb9,0x46,0x20,0xad,0x49,0x0b,0xc8,0xac,0x87,0x1f,0x36,0xbd,0xd1,0x7b,0x26,0xc6,0x40,0xa3,0x00,0xfd,0x55,0xc6,0xaf,0xf6,0x5f}},
      {0xbd,0x68,0x93,0x74,0x81,0x27,0x8b,0x52,0x8a,0x2f,0xd0,0x01,0x8a,0x1e,0x38,0x95,0x78,0x41,0xa1,0xf2,0xb6,0x07,0x67,0x5a,0xeb,0x2b,0x8f,0xa6,0xdd,0x29,0x0f,0xc4}},
     {5LL, "5", "create_managed_files",
-     {m4_up, 1656, 4, m4_up_statements, 1, 0, 0x1,
+     {m4_up, 1501, 4, m4_up_statements, 1, 0, 0x0,
       "migrations/000005_create_managed_files.up.sql",
       {0x6f,0x7f,0xce,0x1d,0xe6,0x9a,0x53,0x79,0x8b,0xb8,0x05,0xe9,0x86,0x97,0xbc,0x8d,0xb6,0x2c,0x5b,0xf9,0xea,0x77,0xb3,0x54,0x0c,0xc0,0xbe,0xcd,0x68,0x24,0x8f,0xf7}},
-     {m4_down, 69, 1, m4_down_statements, 1, 0, 0x1,
+     {m4_down, 35, 1, m4_down_statements, 1, 0, 0x0,
       "migrations/000005_create_managed_files.down.sql",
       {0x8b,0x6a,0x9f,0x30,0x82,0xaa,0xef,0x7f,0x59,0xa9,0x9e,0x2f,0xc9,0xc0,0x81,0x97,0x77,0xca,0xdc,0x8f,0x5f,0xec,0x84,0xfc,0x1b,0x5b,0xaa,0x61,0x6d,0x50,0xd2,0x86}},
      {0x13,0x85,0x75,0x2c,0x73,0x62,0x31,0x42,0x85,0x52,0x1f,0x2d,0x6a,0x80,0x8f,0xd7,0xf3,0xb8,0x72,0xb3,0xcd,0xf1,0x6b,0x63,0xc8,0x75,0x8e,0xbf,0xeb,0xbb,0x9c,0x28}},
     {6LL, "6", "create_documents",
-     {m5_up, 1393, 4, m5_up_statements, 1, 0, 0x1,
+     {m5_up, 1299, 4, m5_up_statements, 1, 0, 0x0,
       "migrations/000006_create_documents.up.sql",
       {0x36,0x93,0x39,0xdd,0x40,0x74,0x57,0x3e,0x2a,0xa6,0xec,0x19,0xb3,0x15,0x7d,0x69,0x71,0xf1,0xd3,0x51,0x51,0xa7,0xe3,0xf3,0x9d,0x7f,0xb1,0x42,0x92,0x59,0x7e,0x19}},
-     {m5_down, 61, 1, m5_down_statements, 1, 0, 0x1,
+     {m5_down, 31, 1, m5_down_statements, 1, 0, 0x0,
       "migrations/000006_create_documents.down.sql",
       {0xb9,0x0e,0x3c,0xc1,0x87,0x72,0xa1,0x65,0x40,0x6d,0xc1,0xc7,0x91,0xf1,0x72,0x84,0xe2,0xd0,0x59,0xf1,0x60,0x32,0x37,0x9e,0x0c,0x40,0xb9,0x23,0xd1,0xfe,0x61,0xb2}},
      {0x51,0x34,0xc3,0xd0,0x38,0xd5,0x5d,0xc7,0x5b,0xb6,0x69,0x66,0x8b,0xec,0x80,0x68,0xaf,0x78,0xa1,0xc7,0x34,0xf8,0x6d,0x2e,0x20,0x0f,0x31,0x1d,0x5a,0x60,0x6f,0xec}},
     {7LL, "7", "create_document_versions",
-     {m6_up, 1624, 5, m6_up_statements, 1, 0, 0x1,
+     {m6_up, 1538, 5, m6_up_statements, 1, 0, 0x0,
       "migrations/000007_create_document_versions.up.sql",
       {0xa4,0x3b,0x02,0x99,0xd8,0x8e,0x76,0x60,0xc1,0x29,0x8e,0x5d,0x61,0xf8,0x28,0x60,0x3d,0x8f,0x60,0xbf,0xe9,0xcd,0x6d,0xdb,0x01,0x5e,0x4d,0x58,0x2b,0xac,0x1b,0x80}},
-     {m6_down, 106, 1, m6_down_statements, 1, 0, 0x1,
+     {m6_down, 39, 1, m6_down_statements, 1, 0, 0x0,
       "migrations/000007_create_document_versions.down.sql",
       {0x4a,0xdf,0x72,0xfb,0xac,0x1f,0x19,0x57,0x2c,0x4c,0x0e,0x07,0x31,0x6a,0x43,0xc3,0x57,0x12,0xb8,0x0c,0x40,0x41,0x54,0xc1,0xfc,0x9d,0xa1,0x9e,0xf7,0xcb,0x5a,0x20}},
      {0x62,0x82,0xe7,0x35,0x86,0xc9,0x16,0xa4,0xb5,0x14,0xd5,0x05,0x30,0x73,0x6f,0x15,0xf6,0x0e,0xfb,0x4d,0xd1,0x62,0x3b,0x7f,0x7a,0x63,0xf6,0x27,0xe8,0xc7,0x2d,0x4e}},
     {8LL, "8", "add_documents_current_version",
-     {m7_up, 634, 3, m7_up_statements, 1, 0, 0x1,
+     {m7_up, 353, 3, m7_up_statements, 1, 0, 0x0,
       "migrations/000008_add_documents_current_version.up.sql",
       {0x11,0xb2,0x25,0xea,0xa5,0x98,0x7f,0x99,0x7e,0xb1,0x06,0x04,0x4e,0x8a,0x6f,0x83,0x7c,0x47,0x44,0xde,0x7a,0x4b,0x62,0x31,0xaa,0x04,0x18,0xd9,0x83,0x58,0x0e,0x1d}},
-     {m7_down, 259, 3, m7_down_statements, 1, 0, 0x1,
+     {m7_down, 198, 3, m7_down_statements, 1, 0, 0x0,
       "migrations/000008_add_documents_current_version.down.sql",
       {0xfd,0x3c,0x7f,0x2c,0x75,0x9f,0x13,0x27,0xac,0xf9,0x22,0x42,0xf8,0xeb,0x52,0x91,0x2f,0x04,0x8e,0xf2,0xdb,0x77,0x4f,0x48,0x5a,0xc5,0xfc,0xc1,0x32,0x17,0x5c,0x12}},
      {0x69,0x4d,0x98,0x06,0x8a,0xce,0x1c,0x65,0xd3,0x8c,0xb9,0x1d,0x84,0xd9,0xd6,0x5e,0x31,0xf4,0x81,0x59,0x35,0xc5,0xe9,0xf8,0x9d,0xd4,0xdf,0x24,0x45,0xea,0xa8,0x90}},
     {9LL, "9", "create_executions",
-     {m8_up, 1639, 5, m8_up_statements, 1, 0, 0x1,
+     {m8_up, 1532, 5, m8_up_statements, 1, 0, 0x0,
       "migrations/000009_create_executions.up.sql",
       {0x03,0x69,0xef,0x23,0xc1,0xc6,0x45,0x26,0xcc,0x44,0xb3,0xa7,0xf1,0xea,0xce,0x59,0x85,0x86,0x06,0x86,0xda,0x86,0x85,0x67,0x58,0xd6,0xf7,0x08,0xed,0x31,0x41,0x0f}},
-     {m8_down, 63, 1, m8_down_statements, 1, 0, 0x1,
+     {m8_down, 32, 1, m8_down_statements, 1, 0, 0x0,
       "migrations/000009_create_executions.down.sql",
       {0x9b,0x58,0x09,0x9f,0x3d,0x0a,0xc9,0x89,0x25,0x83,0x2b,0xe3,0x6f,0x72,0x57,0x22,0x71,0x69,0x7a,0xe2,0xae,0xbd,0xe2,0x5d,0x58,0xd0,0x96,0x07,0x8b,0xa3,0x5a,0xda}},
      {0x7d,0xae,0x95,0x07,0xf0,0x1e,0x63,0x71,0xf9,0x15,0x23,0x5a,0xae,0x08,0x3f,0x2b,0xde,0xed,0x0e,0x55,0x14,0x64,0x54,0xf4,0xea,0x6c,0x13,0xa6,0x00,0xe8,0x75,0xd2}},
     {10LL, "10", "create_execution_steps",
-     {m9_up, 1408, 2, m9_up_statements, 1, 0, 0x1,
+     {m9_up, 1344, 2, m9_up_statements, 1, 0, 0x0,
       "migrations/000010_create_execution_steps.up.sql",
       {0xe3,0x34,0x8d,0x0d,0x83,0xef,0x53,0x8e,0x86,0x6c,0xf8,0x1f,0x37,0x95,0x25,0x0c,0xd7,0x76,0x26,0x5d,0xa5,0x61,0xdf,0x5c,0x90,0xf0,0x8f,0xa6,0x29,0x40,0xab,0xbc}},
-     {m9_down, 73, 1, m9_down_statements, 1, 0, 0x1,
+     {m9_down, 37, 1, m9_down_statements, 1, 0, 0x0,
       "migrations/000010_create_execution_steps.down.sql",
       {0x18,0x82,0x85,0xe2,0x0f,0x5d,0x92,0x03,0xfc,0x98,0x21,0x15,0x6f,0xf4,0x2b,0x88,0x58,0x77,0x73,0x85,0xa2,0xe5,0xf0,0xeb,0xc1,0x56,0xef,0xe0,0x6f,0x38,0x2a,0x95}},
      {0x68,0x30,0x81,0xcf,0x5f,0xf2,0x71,0xce,0xae,0x5d,0xc4,0x45,0x3b,0xa3,0xd1,0xcb,0x4e,0xb6,0x12,0x46,0xea,0xc7,0xb1,0x9a,0xfe,0x65,0x95,0xe3,0x9a,0x4a,0xaf,0xaa}},
     {11LL, "11", "create_execution_attachments",
-     {m10_up, 1638, 3, m10_up_statements, 1, 0, 0x1,
+     {m10_up, 1530, 3, m10_up_statements, 1, 0, 0x0,
       "migrations/000011_create_execution_attachments.up.sql",
       {0x02,0xc7,0xbb,0xf6,0xf4,0x37,0xfd,0x78,0x81,0x93,0x50,0x89,0x12,0x15,0xc7,0x1d,0x85,0x48,0xcb,0x74,0xd1,0x76,0xe8,0x09,0xdf,0xf1,0xd0,0xf8,0xed,0x4e,0x78,0xff}},
-     {m10_down, 85, 1, m10_down_statements, 1, 0, 0x1,
+     {m10_down, 43, 1, m10_down_statements, 1, 0, 0x0,
       "migrations/000011_create_execution_attachments.down.sql",
       {0xac,0x80,0xe4,0x79,0x89,0x04,0xce,0x15,0x99,0x1d,0x57,0x7f,0x8d,0xc0,0x1c,0x96,0x87,0xbc,0xfa,0x24,0xac,0xce,0x34,0x4e,0x0a,0x85,0xd8,0xa6,0x75,0x1e,0x73,0x5a}},
      {0xe7,0x8f,0x12,0x9e,0x9d,0x6c,0x1f,0xb4,0x00,0x44,0x89,0x69,0x88,0xa6,0x05,0x1a,0xf7,0x29,0xcf,0xba,0xec,0x97,0x93,0xe3,0xb3,0xaf,0xfe,0x3b,0xbb,0x82,0xf1,0xd3}},
     {12LL, "12", "create_document_views",
-     {m11_up, 1004, 4, m11_up_statements, 1, 0, 0x1,
+     {m11_up, 909, 4, m11_up_statements, 1, 0, 0x0,
       "migrations/000012_create_document_views.up.sql",
       {0x5a,0x95,0xa7,0xf6,0x72,0xe3,0xc5,0x94,0x0d,0xea,0x70,0x6c,0x2c,0x09,0x54,0xb6,0x6f,0xda,0xcd,0x00,0x8d,0x58,0xcc,0xd4,0x43,0xb8,0x34,0x7b,0x25,0xd1,0x4e,0xb6}},
-     {m11_down, 71, 1, m11_down_statements, 1, 0, 0x1,
+     {m11_down, 36, 1, m11_down_statements, 1, 0, 0x0,
       "migrations/000012_create_document_views.down.sql",
       {0xa4,0x07,0x88,0x4f,0xe4,0x70,0x48,0x9d,0x6a,0x6f,0x31,0x6d,0x9e,0x88,0x29,0x68,0xaa,0x07,0xb4,0xac,0x34,0x3d,0x19,0xfd,0xa8,0x07,0x48,0xf0,0xc9,0xa6,0x6b,0x9f}},
      {0x58,0x0c,0xd1,0x50,0x9f,0x4e,0x21,0x54,0xae,0x3a,0x6f,0x60,0x6c,0x6c,0x3f,0x19,0x74,0x04,0xc4,0xee,0x30,0xb4,0x3b,0xf4,0xac,0x8e,0xe9,0xa0,0xc0,0x98,0xee,0xad}},
     {13LL, "13", "index_document_views_viewed_at",
-     {m12_up, 85, 1, m12_up_statements, 1, 1, 0x2,
+     {m12_up, 85, 1, m12_up_statements, 1, 1, 0x1,
       "migrations/000013_index_document_views_viewed_at.up.sql",
       {0xed,0xbe,0x5c,0xa1,0x96,0x12,0x16,0xed,0x00,0x60,0x6c,0x4c,0xb8,0x6e,0xbc,0xe0,0x0c,0x7a,0x7a,0xa3,0x57,0x83,0x11,0xfa,0x2a,0x27,0xc0,0x5f,0x6c,0x88,0xb3,0x7e}},
-     {m12_down, 63, 1, m12_down_statements, 1, 1, 0x2,
+     {m12_down, 63, 1, m12_down_statements, 1, 1, 0x1,
       "migrations/000013_index_document_views_viewed_at.down.sql",
       {0x36,0x1f,0x59,0x80,0xbd,0x85,0x73,0x33,0xdc,0x57,0x68,0x64,0x07,0xff,0x1f,0x8c,0x08,0x74,0x1d,0x37,0xe2,0x61,0x29,0x1d,0xcc,0x9f,0x25,0xd9,0xb7,0xc1,0xad,0xbc}},
      {0x96,0x72,0xcf,0xe3,0x55,0x0a,0x07,0x9d,0xfe,0xf6,0xb1,0x67,0x86,0x6e,0xc1,0x8d,0x2e,0xee,0xf2,0x9e,0x0a,0xd4,0x13,0x03,0xc4,0x98,0x95,0x15,0xf7,0x89,0x44,0x78}},
     {14LL, "14", "create_document_view_stats",
-     {(const char *)m13_up, 4760, 9, m13_up_statements, 1, 0, 0x1,
+     {(const char *)m13_up, 4413, 9, m13_up_statements, 1, 0, 0x0,
       "migrations/000014_create_document_view_stats.up.sql",
       {0x3e,0x78,0x43,0x72,0x31,0x0d,0x80,0x58,0x2a,0xed,0x32,0xe2,0xa4,0xc8,0xb1,0xae,0xb2,0x1e,0xc2,0x44,0xf9,0x69,0x15,0xd1,0xb9,0x85,0x94,0xbd,0x86,0x6c,0xa0,0x02}},
-     {m13_down, 298, 4, m13_down_statements, 1, 0, 0x1,
+     {m13_down, 205, 4, m13_down_statements, 1, 0, 0x0,
       "migrations/000014_create_document_view_stats.down.sql",
       {0xb9,0x41,0x3a,0x9d,0xbf,0x1b,0xd6,0x28,0xb3,0xe2,0x83,0xf9,0x4e,0x02,0x94,0x4b,0x7f,0x8f,0xf0,0xd4,0x1e,0xcd,0xe2,0x5f,0xeb,0xdb,0xc9,0xa6,0x69,0x32,0xc1,0xa0}},
      {0xd5,0x22,0xd4,0xbb,0xb9,0x35,0x55,0x06,0x08,0x1d,0x78,0x58,0x03,0x56,0x2b,0x09,0x84,0x6b,0xbf,0xf5,0x54,0x56,0x20,0x80,0xc0,0x39,0x24,0xe0,0x97,0x8c,0x48,0xa7}},

@@ -9,10 +9,6 @@
 
 /* sql-migrate/20230222172540-create-customers.sql */
 static const char m0_up[] =
-    "-- Customers. This file starts with a UTF-8 byte-order mark (EF BB BF) on purpose.\n"
-    "-- sql-migrate ignores everything before the first \"-- +migrate Up/Down\" marker.\n"
-    "\n"
-    "-- +migrate Up\n"
     "CREATE TABLE customers (\n"
     "    id            serial      PRIMARY KEY,\n"
     "    name          text        NOT NULL,\n"
@@ -21,32 +17,25 @@ static const char m0_up[] =
     "    flags         bit(4)      NOT NULL DEFAULT B'1010',\n"
     "    mask          bit(8)      NOT NULL DEFAULT X'1F',\n"
     "    created_at    timestamptz NOT NULL DEFAULT now()\n"
-    ");\n"
-    "\n"
-    "/* Seed rows /* nested; */ the first name contains a ';' on purpose; */\n"
-    "INSERT INTO customers (name, \"a\"\"b\", \"weird;name\") VALUES\n"
+    ");\000INSERT INTO customers (name, \"a\"\"b\", \"weird;name\") VALUES\n"
     "    ('Ada; Lovelace', 'x\"y', E'it\\'s; here'),\n"
-    "    ('\346\235\261\344\272\254\345\225\206\345\272\227', NULL, 'Gr\303\274\303\237e');\n"
-    "\n"
+    "    ('\346\235\261\344\272\254\345\225\206\345\272\227', NULL, 'Gr\303\274\303\237e');"
 ;
 static const migc_statement m0_up_statements[] = {
-    {180, 321, 5, 1, 0x0},
-    {575, 142, 16, 1, 0x0},
+    {0, 321, 5, 1, 0x0},
+    {322, 142, 16, 1, 0x0},
 };
 
 /* sql-migrate/20230222172540-create-customers.sql */
 static const char m0_down[] =
-    "-- +migrate Down\n"
-    "DROP TABLE customers;\n"
+    "DROP TABLE customers;"
 ;
 static const migc_statement m0_down_statements[] = {
-    {17, 21, 21, 1, 0x0},
+    {0, 21, 21, 1, 0x0},
 };
 
 /* sql-migrate/20230222180000-customer-functions.sql */
 static const char m1_up[] =
-    "-- +migrate Up\n"
-    "-- +migrate StatementBegin\n"
     "CREATE FUNCTION customer_greeting(c customers) RETURNS text\n"
     "    LANGUAGE plpgsql STABLE\n"
     "AS $$\n"
@@ -59,59 +48,45 @@ static const char m1_up[] =
     "    END IF;\n"
     "    RETURN format(tmpl, c.name);\n"
     "END;\n"
-    "$$;\n"
-    "-- +migrate StatementEnd\n"
-    "\n"
+    "$$;"
 ;
 static const migc_statement m1_up_statements[] = {
-    {42, 386, 3, 1, 0x0},
+    {0, 386, 3, 1, 0x0},
 };
 
 /* sql-migrate/20230222180000-customer-functions.sql */
 static const char m1_down[] =
-    "-- +migrate Down\n"
-    "DROP FUNCTION customer_greeting(customers);\n"
+    "DROP FUNCTION customer_greeting(customers);"
 ;
 static const migc_statement m1_down_statements[] = {
-    {17, 43, 19, 1, 0x0},
+    {0, 43, 19, 1, 0x0},
 };
 
 /* sql-migrate/20230301090000-tickets-1.sql */
 static const char m2_up[] =
-    "-- Two migrations share the version 20230301090000 (merged from parallel branches).\n"
-    "-- sql-migrate identifies migrations by file name and orders equal numeric prefixes\n"
-    "-- by name, so \"-tickets-1\" runs before \"-tickets-2\" (which depends on this one).\n"
-    "-- +migrate Up\n"
     "CREATE TABLE tickets (\n"
     "    id           serial  PRIMARY KEY,\n"
     "    customer_id  integer NOT NULL REFERENCES customers (id) ON DELETE CASCADE,\n"
     "    subject      text    NOT NULL,\n"
     "    body         text    NOT NULL DEFAULT ''\n"
-    ");\n"
-    "\n"
+    ");"
 ;
 static const migc_statement m2_up_statements[] = {
-    {265, 222, 5, 1, 0x0},
+    {0, 222, 5, 1, 0x0},
 };
 
 /* sql-migrate/20230301090000-tickets-1.sql */
 static const char m2_down[] =
-    "-- +migrate Down\n"
-    "DROP TABLE tickets;\n"
+    "DROP TABLE tickets;"
 ;
 static const migc_statement m2_down_statements[] = {
-    {17, 19, 13, 1, 0x0},
+    {0, 19, 13, 1, 0x0},
 };
 
 /* sql-migrate/20230301090000-tickets-2.sql */
 static const char m3_up[] =
-    "-- Saved with CRLF line endings. Depends on 20230301090000-tickets-1.sql.\n"
-    "-- +migrate Up\n"
     "ALTER TABLE tickets ADD COLUMN status text NOT NULL DEFAULT 'open'\n"
-    "    CHECK (status IN ('open', 'closed'));\n"
-    "\n"
-    "-- +migrate StatementBegin\n"
-    "CREATE FUNCTION close_ticket(ticket_id integer) RETURNS void\n"
+    "    CHECK (status IN ('open', 'closed'));\000CREATE FUNCTION close_ticket(ticket_id integer) RETURNS void\n"
     "    LANGUAGE plpgsql\n"
     "AS $fn$\n"
     "BEGIN\n"
@@ -121,30 +96,23 @@ static const char m3_up[] =
     "        RAISE EXCEPTION E'ticket % not found;\\tit\\'s gone', ticket_id;\n"
     "    END IF;\n"
     "END;\n"
-    "$fn$;\n"
-    "-- +migrate StatementEnd\n"
-    "\n"
-    "INSERT INTO tickets (customer_id, subject)\n"
-    "SELECT id, 'Welcome; urgent' FROM customers;\n"
-    "\n"
+    "$fn$;\000INSERT INTO tickets (customer_id, subject)\n"
+    "SELECT id, 'Welcome; urgent' FROM customers;"
 ;
 static const migc_statement m3_up_statements[] = {
-    {89, 108, 3, 1, 0x0},
-    {226, 339, 7, 1, 0x0},
-    {592, 87, 20, 1, 0x0},
+    {0, 108, 3, 1, 0x0},
+    {109, 339, 7, 1, 0x0},
+    {449, 87, 20, 1, 0x0},
 };
 
 /* sql-migrate/20230301090000-tickets-2.sql */
 static const char m3_down[] =
-    "-- +migrate Down\n"
-    "DELETE FROM tickets WHERE subject = 'Welcome; urgent';\n"
-    "DROP FUNCTION close_ticket(integer);\n"
-    "ALTER TABLE tickets DROP COLUMN status;\n"
+    "DELETE FROM tickets WHERE subject = 'Welcome; urgent';\000DROP FUNCTION close_ticket(integer);\000ALTER TABLE tickets DROP COLUMN status;"
 ;
 static const migc_statement m3_down_statements[] = {
-    {17, 54, 24, 1, 0x0},
-    {72, 36, 25, 1, 0x0},
-    {109, 39, 26, 1, 0x0},
+    {0, 54, 24, 1, 0x0},
+    {55, 36, 25, 1, 0x0},
+    {92, 39, 26, 1, 0x0},
 };
 
 /* sql-migrate/20230310120000-ticket-indexes.sql */
@@ -180,45 +148,43 @@ static const migc_statement m5_up_statements[] = {
 
 /* sql-migrate/20230315101500-ticket-priority.sql */
 static const char m5_down[] =
-    "-- +migrate Down\n"
-    "DROP INDEX IF EXISTS tickets_priority_idx;\n"
-    "ALTER TABLE tickets DROP COLUMN priority;\n"
+    "DROP INDEX IF EXISTS tickets_priority_idx;\000ALTER TABLE tickets DROP COLUMN priority;"
 ;
 static const migc_statement m5_down_statements[] = {
-    {17, 42, 12, 1, 0x0},
-    {60, 41, 13, 1, 0x0},
+    {0, 42, 12, 1, 0x0},
+    {43, 41, 13, 1, 0x0},
 };
 
 static const migc_migration sql_migrate_catalog_migrations[6] = {
     {20230222172540LL, "20230222172540-create-customers.sql", "create-customers",
-     {m0_up, 719, 2, m0_up_statements, 1, 0, 0x1,
+     {m0_up, 464, 2, m0_up_statements, 1, 0, 0x0,
       "sql-migrate/20230222172540-create-customers.sql",
       {0x2b,0xd0,0xab,0x20,0x2b,0x3a,0xcd,0xba,0x68,0x80,0xe1,0x1e,0x71,0x65,0x7c,0x44,0xcb,0x03,0xe8,0xc2,0x6e,0x22,0x99,0xe8,0x97,0x26,0x5f,0xcd,0xf9,0x22,0x06,0x5d}},
-     {m0_down, 39, 1, m0_down_statements, 20, 0, 0x1,
+     {m0_down, 21, 1, m0_down_statements, 20, 0, 0x0,
       "sql-migrate/20230222172540-create-customers.sql",
       {0x7c,0x3b,0xb6,0xb9,0xad,0xef,0xcb,0xd2,0x90,0x87,0x23,0x5c,0xbc,0xca,0xd5,0x81,0x98,0x05,0xf4,0x1e,0x6e,0x30,0x8c,0x79,0x08,0x78,0x5a,0xbb,0xdd,0x2f,0xda,0x01}},
      {0x3f,0x90,0x73,0x91,0x29,0x22,0x70,0x83,0xc7,0xab,0x44,0x97,0x3c,0x68,0x19,0xeb,0x5c,0x63,0xd4,0xfb,0x91,0x66,0x69,0x22,0x07,0xab,0x44,0x96,0xa9,0x59,0x3d,0xe4}},
     {20230222180000LL, "20230222180000-customer-functions.sql", "customer-functions",
-     {m1_up, 455, 1, m1_up_statements, 1, 0, 0x1,
+     {m1_up, 386, 1, m1_up_statements, 1, 0, 0x0,
       "sql-migrate/20230222180000-customer-functions.sql",
       {0x2e,0x7e,0x7b,0x92,0x84,0x22,0x4b,0x52,0x99,0xf3,0x0c,0x1e,0xb4,0x7c,0x1d,0xdf,0x4d,0x69,0x22,0x02,0x00,0x16,0xdf,0x36,0x1b,0xe6,0xab,0xa1,0x0f,0x58,0x78,0xe4}},
-     {m1_down, 61, 1, m1_down_statements, 18, 0, 0x1,
+     {m1_down, 43, 1, m1_down_statements, 18, 0, 0x0,
       "sql-migrate/20230222180000-customer-functions.sql",
       {0xb5,0x48,0xab,0xbd,0x52,0x06,0xf3,0x72,0x6f,0x58,0x16,0x6d,0x55,0x66,0x11,0x8f,0xe8,0xc3,0x05,0x1e,0x5d,0xf6,0x4a,0x59,0x57,0x05,0xd4,0x32,0x32,0xa2,0xf8,0x18}},
      {0xf0,0x97,0x44,0x6b,0x4c,0x1b,0x39,0xdf,0x46,0x2e,0xd1,0x42,0x8b,0x2f,0x68,0x7e,0xa1,0xd8,0x36,0x9e,0x5f,0xde,0xdd,0xe9,0xdd,0xaa,0x82,0x33,0x98,0xa8,0xb6,0xe5}},
     {20230301090000LL, "20230301090000-tickets-1.sql", "tickets-1",
-     {m2_up, 489, 1, m2_up_statements, 1, 0, 0x1,
+     {m2_up, 222, 1, m2_up_statements, 1, 0, 0x0,
       "sql-migrate/20230301090000-tickets-1.sql",
       {0x76,0x95,0xd2,0xb0,0xbc,0x5f,0x0d,0x6f,0x01,0xaf,0x4c,0x2c,0x2c,0x37,0x6b,0xa1,0xb5,0x53,0xed,0xf9,0x9a,0xe3,0x60,0xae,0x03,0xe3,0xc1,0x27,0xe0,0x99,0x12,0x13}},
-     {m2_down, 37, 1, m2_down_statements, 12, 0, 0x1,
+     {m2_down, 19, 1, m2_down_statements, 12, 0, 0x0,
       "sql-migrate/20230301090000-tickets-1.sql",
       {0xb6,0x41,0xd0,0x6a,0x72,0x46,0x72,0x3a,0x3c,0xd7,0xfb,0x54,0xdd,0xb9,0xf6,0x13,0xd0,0xf8,0xff,0x7a,0xf0,0x52,0xe3,0xdb,0x27,0xd1,0xb4,0xc9,0xde,0xfd,0xbe,0xec}},
      {0x3d,0xd6,0xd8,0x93,0x79,0xce,0x18,0xf2,0x54,0x3d,0x23,0xf0,0x13,0x0b,0x30,0xd2,0xca,0x6d,0x0e,0x3b,0xfc,0x5a,0xc6,0xcc,0x8d,0x56,0x73,0xd4,0x01,0x11,0x3d,0x25}},
     {20230301090000LL, "20230301090000-tickets-2.sql", "tickets-2",
-     {m3_up, 681, 3, m3_up_statements, 1, 0, 0x1,
+     {m3_up, 536, 3, m3_up_statements, 1, 0, 0x0,
       "sql-migrate/20230301090000-tickets-2.sql",
       {0xf9,0x48,0x35,0xcf,0xe0,0x60,0xdf,0xdb,0x3a,0x55,0xbf,0x52,0xbe,0x4b,0xcc,0x09,0xf6,0x8c,0x5d,0xa2,0xb3,0x91,0x7c,0x25,0x28,0x84,0xdf,0x81,0xa3,0x6c,0x12,0x55}},
-     {m3_down, 149, 3, m3_down_statements, 23, 0, 0x1,
+     {m3_down, 131, 3, m3_down_statements, 23, 0, 0x0,
       "sql-migrate/20230301090000-tickets-2.sql",
       {0xd1,0xbb,0x13,0x15,0xb2,0x77,0xc8,0xaf,0x49,0x3d,0x7e,0x71,0x9e,0x43,0x47,0xbf,0x8a,0xd8,0x79,0x31,0x0f,0xf8,0xcb,0x1e,0x4c,0x8b,0x94,0x59,0x96,0xfa,0x54,0xc9}},
      {0x8a,0xaf,0x6b,0x5f,0x55,0x48,0xbb,0xe9,0x32,0x1e,0x3c,0x7f,0x2a,0x5c,0xdd,0x66,0x9b,0x15,0x6a,0xd9,0x79,0x02,0x42,0x98,0xa5,0x36,0x08,0x33,0xd6,0x48,0xcf,0x8b}},
@@ -234,7 +200,7 @@ static const migc_migration sql_migrate_catalog_migrations[6] = {
      {m5_up, 285, 6, m5_up_statements, 1, 2, 0x0,
       "sql-migrate/20230315101500-ticket-priority.sql",
       {0x4e,0x41,0x4f,0x24,0xdc,0x5c,0x55,0xd8,0xbb,0xa8,0x89,0x6c,0x80,0x65,0x3d,0x85,0x8f,0xbc,0x75,0x3b,0xbb,0x3a,0xa2,0x52,0x26,0xbd,0x51,0x87,0x0c,0x4a,0xed,0xc3}},
-     {m5_down, 102, 2, m5_down_statements, 11, 0, 0x1,
+     {m5_down, 84, 2, m5_down_statements, 11, 0, 0x0,
       "sql-migrate/20230315101500-ticket-priority.sql",
       {0xb4,0xe0,0x64,0xdd,0x68,0xa3,0x12,0xd0,0x15,0xc0,0xe4,0xa9,0xe8,0x75,0x19,0xd5,0xc7,0xec,0x77,0xcc,0xaa,0x6c,0x88,0xaf,0xe6,0x48,0x73,0xe8,0xd3,0xbf,0xee,0xda}},
      {0x49,0x17,0xd2,0x2d,0xa2,0xa4,0x80,0x94,0x75,0xcd,0xd9,0x71,0x6d,0xe7,0xf0,0x07,0x91,0xcf,0xdf,0xd7,0xbe,0x20,0x62,0x07,0x8c,0x6e,0xfd,0xf1,0x5a,0xb9,0x46,0x88}},
