@@ -44,8 +44,11 @@ static void escape_literal(mc_buf *out, const char *data, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)data[i];
         switch (c) {
+        case '\0':
         case '\n':
-            mc_buf_puts(out, "\\n\"");
+            /* One literal piece per line, and each statement on a line of
+             * its own. */
+            mc_buf_puts(out, c ? "\\n\"" : "\\000\"");
             if (i + 1 < len)
                 mc_buf_puts(out, "\n    \"");
             else

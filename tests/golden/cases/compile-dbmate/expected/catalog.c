@@ -9,7 +9,8 @@
 
 /* dbmate/20240301100000_create_warehouses.sql */
 static const char m0_up[] =
-    "CREATE SCHEMA inventory;\000CREATE TABLE inventory.warehouses (\n"
+    "CREATE SCHEMA inventory;\000"
+    "CREATE TABLE inventory.warehouses (\n"
     "    id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    code        text    NOT NULL UNIQUE,\n"
     "    name        text    NOT NULL,\n"
@@ -17,7 +18,8 @@ static const char m0_up[] =
     "    export_dir  text    NOT NULL DEFAULT 'C:\\exports\\',\n"
     "    flags       bit(4)  NOT NULL DEFAULT B'1010',\n"
     "    mask        bit(8)  NOT NULL DEFAULT X'1F'\n"
-    ");\000INSERT INTO inventory.warehouses (code, name, \"bin;slot\") VALUES\n"
+    ");\000"
+    "INSERT INTO inventory.warehouses (code, name, \"bin;slot\") VALUES\n"
     "    ('AMS', 'it''s; ok', 'A-1;B-2'),\n"
     "    ('UNI', U&'d\\0061t\\+000061', NULL),\n"
     "    ('TYO', '\346\235\261\344\272\254\345\200\211\345\272\253 (Gr\303\274\303\237e)', E'row\\t3; it\\'s; here');"
@@ -30,7 +32,8 @@ static const migc_statement m0_up_statements[] = {
 
 /* dbmate/20240301100000_create_warehouses.sql */
 static const char m0_down[] =
-    "DROP TABLE inventory.warehouses;\000DROP SCHEMA inventory;"
+    "DROP TABLE inventory.warehouses;\000"
+    "DROP SCHEMA inventory;"
 ;
 static const migc_statement m0_down_statements[] = {
     {0, 32, 22, 1, 0x0},
@@ -45,13 +48,15 @@ static const char m1_up[] =
     "    qty            integer       NOT NULL DEFAULT 0,\n"
     "    unit_cost$eur  numeric(10,2) NOT NULL DEFAULT 0,\n"
     "    PRIMARY KEY (warehouse_id, sku)\n"
-    ");\000CREATE FUNCTION inventory.stock_value(integer) RETURNS numeric\n"
+    ");\000"
+    "CREATE FUNCTION inventory.stock_value(integer) RETURNS numeric\n"
     "    LANGUAGE sql STABLE\n"
     "AS $$\n"
     "    SELECT coalesce(sum(qty * unit_cost$eur), 0)\n"
     "    FROM inventory.stock\n"
     "    WHERE warehouse_id = $1;\n"
-    "$$;\000CREATE FUNCTION inventory.adjust_stock(p_wh integer, p_sku text, p_delta integer)\n"
+    "$$;\000"
+    "CREATE FUNCTION inventory.adjust_stock(p_wh integer, p_sku text, p_delta integer)\n"
     "    RETURNS integer\n"
     "    LANGUAGE plpgsql\n"
     "AS $fn$\n"
@@ -77,7 +82,9 @@ static const migc_statement m1_up_statements[] = {
 
 /* dbmate/20240302110000_stock_levels.sql */
 static const char m1_down[] =
-    "DROP FUNCTION inventory.adjust_stock(integer, text, integer);\000DROP FUNCTION inventory.stock_value(integer);\000DROP TABLE inventory.stock;"
+    "DROP FUNCTION inventory.adjust_stock(integer, text, integer);\000"
+    "DROP FUNCTION inventory.stock_value(integer);\000"
+    "DROP TABLE inventory.stock;"
 ;
 static const migc_statement m1_down_statements[] = {
     {0, 61, 38, 1, 0x0},
@@ -87,7 +94,8 @@ static const migc_statement m1_down_statements[] = {
 
 /* dbmate/20240303120000_reorder_rules.sql */
 static const char m2_up[] =
-    "ALTER TABLE inventory.stock ADD COLUMN reorder_at integer NOT NULL DEFAULT 10;\000CREATE FUNCTION inventory.reorder_status(integer, integer) RETURNS text\n"
+    "ALTER TABLE inventory.stock ADD COLUMN reorder_at integer NOT NULL DEFAULT 10;\000"
+    "CREATE FUNCTION inventory.reorder_status(integer, integer) RETURNS text\n"
     "    LANGUAGE sql IMMUTABLE\n"
     "BEGIN ATOMIC\n"
     "    SELECT CASE\n"
@@ -95,7 +103,8 @@ static const char m2_up[] =
     "        WHEN $1 <= $2 THEN 'low'\n"
     "        ELSE 'ok'\n"
     "    END;\n"
-    "END;\000CREATE VIEW inventory.reorder_report AS\n"
+    "END;\000"
+    "CREATE VIEW inventory.reorder_report AS\n"
     "SELECT w.code, s.sku, s.qty, inventory.reorder_status(s.qty, s.reorder_at) AS status\n"
     "FROM inventory.stock AS s\n"
     "JOIN inventory.warehouses AS w ON w.id = s.warehouse_id;"
@@ -108,7 +117,9 @@ static const migc_statement m2_up_statements[] = {
 
 /* dbmate/20240303120000_reorder_rules.sql */
 static const char m2_down[] =
-    "DROP VIEW inventory.reorder_report;\000DROP FUNCTION inventory.reorder_status(integer, integer);\000ALTER TABLE inventory.stock DROP COLUMN reorder_at;"
+    "DROP VIEW inventory.reorder_report;\000"
+    "DROP FUNCTION inventory.reorder_status(integer, integer);\000"
+    "ALTER TABLE inventory.stock DROP COLUMN reorder_at;"
 ;
 static const migc_statement m2_down_statements[] = {
     {0, 35, 21, 1, 0x0},
@@ -141,7 +152,8 @@ static const char m4_up[] =
     "    delta         integer     NOT NULL,\n"
     "    \"note;text\"   text,\n"
     "    moved_at      timestamptz NOT NULL DEFAULT now()\n"
-    ");\000CREATE FUNCTION inventory.log_movement() RETURNS trigger\n"
+    ");\000"
+    "CREATE FUNCTION inventory.log_movement() RETURNS trigger\n"
     "    LANGUAGE plpgsql\n"
     "AS $trg$\n"
     "BEGIN\n"
@@ -155,9 +167,11 @@ static const char m4_up[] =
     "            E'auto\\\\logged; it\\'s ' || TG_OP);\n"
     "    RETURN NEW;\n"
     "END;\n"
-    "$trg$;\000CREATE TRIGGER stock_movement\n"
+    "$trg$;\000"
+    "CREATE TRIGGER stock_movement\n"
     "    AFTER INSERT OR UPDATE ON inventory.stock\n"
-    "    FOR EACH ROW EXECUTE FUNCTION inventory.log_movement();\000SELECT inventory.adjust_stock(w.id, 'SKU-1', 5) FROM inventory.warehouses AS w;"
+    "    FOR EACH ROW EXECUTE FUNCTION inventory.log_movement();\000"
+    "SELECT inventory.adjust_stock(w.id, 'SKU-1', 5) FROM inventory.warehouses AS w;"
 ;
 static const migc_statement m4_up_statements[] = {
     {0, 306, 4, 1, 0x0},
@@ -168,7 +182,10 @@ static const migc_statement m4_up_statements[] = {
 
 /* dbmate/20240305140000_stock_movements.sql */
 static const char m4_down[] =
-    "DELETE FROM inventory.stock WHERE sku = 'SKU-1';\000DROP TRIGGER stock_movement ON inventory.stock;\000DROP FUNCTION inventory.log_movement();\000DROP TABLE inventory.movements;"
+    "DELETE FROM inventory.stock WHERE sku = 'SKU-1';\000"
+    "DROP TRIGGER stock_movement ON inventory.stock;\000"
+    "DROP FUNCTION inventory.log_movement();\000"
+    "DROP TABLE inventory.movements;"
 ;
 static const migc_statement m4_down_statements[] = {
     {0, 48, 37, 1, 0x0},

@@ -15,7 +15,9 @@ static const char m0_up[] =
     "    display_name  text,\n"
     "    \"weird;name\"  text        NOT NULL DEFAULT 'n/a; legacy import',\n"
     "    created_at    timestamptz NOT NULL DEFAULT now()\n"
-    ");\000COMMENT ON TABLE users IS E'Registered users.\\nOne row per account; it\\'s keyed by id.';\000INSERT INTO users (email, display_name, \"weird;name\") VALUES\n"
+    ");\000"
+    "COMMENT ON TABLE users IS E'Registered users.\\nOne row per account; it\\'s keyed by id.';\000"
+    "INSERT INTO users (email, display_name, \"weird;name\") VALUES\n"
     "    ('ada@example.com',    'Ada',          E'it\\'s; here'),\n"
     "    ('kenji@example.jp',   'Gr\303\274\303\237e, \346\235\261\344\272\254',  'it''s; ok'),\n"
     "    ('nobody@example.org', NULL,           DEFAULT);"
@@ -42,12 +44,14 @@ static const char m1_up[] =
     "    name        text          NOT NULL,\n"
     "    price$usd   numeric(12,2) NOT NULL CHECK (price$usd >= 0),\n"
     "    \"a\"\"b\"      text  -- legacy vendor column, literally named a\"b; keep it\n"
-    ");\000CREATE FUNCTION price_with_vat(numeric) RETURNS numeric\n"
+    ");\000"
+    "CREATE FUNCTION price_with_vat(numeric) RETURNS numeric\n"
     "    LANGUAGE sql IMMUTABLE STRICT\n"
     "AS $$\n"
     "    -- 20% VAT; rounded to cents\n"
     "    SELECT round($1 * 1.20, 2);\n"
-    "$$;\000CREATE FUNCTION product_label(p products) RETURNS text\n"
+    "$$;\000"
+    "CREATE FUNCTION product_label(p products) RETURNS text\n"
     "    LANGUAGE plpgsql STABLE\n"
     "AS $fn$\n"
     "DECLARE\n"
@@ -59,7 +63,8 @@ static const char m1_up[] =
     "    END IF;\n"
     "    RETURN label;\n"
     "END;\n"
-    "$fn$;\000INSERT INTO products (sku, name, price$usd, \"a\"\"b\") VALUES\n"
+    "$fn$;\000"
+    "INSERT INTO products (sku, name, price$usd, \"a\"\"b\") VALUES\n"
     "    ('SKU-1', 'Tea; green',  4.50, 'x\"y'),\n"
     "    ('SKU-2', 'Sample pack', 0,    NULL);"
 ;
@@ -72,7 +77,9 @@ static const migc_statement m1_up_statements[] = {
 
 /* golang-migrate/000002_create_products.down.sql */
 static const char m1_down[] =
-    "DROP FUNCTION product_label(products);\000DROP FUNCTION price_with_vat(numeric);\000DROP TABLE products;"
+    "DROP FUNCTION product_label(products);\000"
+    "DROP FUNCTION price_with_vat(numeric);\000"
+    "DROP TABLE products;"
 ;
 static const migc_statement m1_down_statements[] = {
     {0, 38, 1, 1, 0x0},
@@ -82,20 +89,23 @@ static const migc_statement m1_down_statements[] = {
 
 /* golang-migrate/000003_create_orders.up.sql */
 static const char m2_up[] =
-    "CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped');\000CREATE TABLE orders (\n"
+    "CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped');\000"
+    "CREATE TABLE orders (\n"
     "    id          bigint       GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    user_id     bigint       NOT NULL REFERENCES users (id),\n"
     "    product_id  bigint       NOT NULL REFERENCES products (id),\n"
     "    status      order_status NOT NULL,\n"
     "    note        text\n"
-    ");\000CREATE FUNCTION order_total_usd(bigint) RETURNS numeric\n"
+    ");\000"
+    "CREATE FUNCTION order_total_usd(bigint) RETURNS numeric\n"
     "    LANGUAGE sql STABLE\n"
     "AS $$\n"
     "    SELECT price_with_vat(p.price$usd)\n"
     "    FROM orders AS o\n"
     "    JOIN products AS p ON p.id = o.product_id\n"
     "    WHERE o.id = $1;\n"
-    "$$;\000INSERT INTO orders (user_id, product_id, status, note)\n"
+    "$$;\000"
+    "INSERT INTO orders (user_id, product_id, status, note)\n"
     "SELECT u.id, p.id, 'paid', E'first order;\\r\\nwelcome'\n"
     "FROM users AS u CROSS JOIN products AS p\n"
     "WHERE u.email = 'ada@example.com';"
@@ -109,7 +119,9 @@ static const migc_statement m2_up_statements[] = {
 
 /* golang-migrate/000003_create_orders.down.sql */
 static const char m2_down[] =
-    "DROP FUNCTION order_total_usd(bigint);\000DROP TABLE orders;\000DROP TYPE order_status;"
+    "DROP FUNCTION order_total_usd(bigint);\000"
+    "DROP TABLE orders;\000"
+    "DROP TYPE order_status;"
 ;
 static const migc_statement m2_down_statements[] = {
     {0, 38, 2, 1, 0x0},
@@ -127,7 +139,11 @@ static const migc_statement m3_up_statements[] = {
 
 /* golang-migrate/000004_add_refunded_status.down.sql */
 static const char m3_down[] =
-    "UPDATE orders SET status = 'paid' WHERE status = 'refunded';\000ALTER TYPE order_status RENAME TO order_status_old;\000CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped');\000ALTER TABLE orders ALTER COLUMN status TYPE order_status USING status::text::order_status;\000DROP TYPE order_status_old;"
+    "UPDATE orders SET status = 'paid' WHERE status = 'refunded';\000"
+    "ALTER TYPE order_status RENAME TO order_status_old;\000"
+    "CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped');\000"
+    "ALTER TABLE orders ALTER COLUMN status TYPE order_status USING status::text::order_status;\000"
+    "DROP TYPE order_status_old;"
 ;
 static const migc_statement m3_down_statements[] = {
     {0, 60, 2, 1, 0x0},
@@ -155,7 +171,8 @@ static const migc_statement m4_down_statements[] = {
 
 /* golang-migrate/000006_order_lookup_indexes.up.sql */
 static const char m5_up[] =
-    "CREATE INDEX CONCURRENTLY orders_user_id_idx ON orders (user_id);\000CREATE INDEX CONCURRENTLY products_paid_price_idx ON products (price$usd) WHERE price$usd > 0;"
+    "CREATE INDEX CONCURRENTLY orders_user_id_idx ON orders (user_id);\000"
+    "CREATE INDEX CONCURRENTLY products_paid_price_idx ON products (price$usd) WHERE price$usd > 0;"
 ;
 static const migc_statement m5_up_statements[] = {
     {0, 65, 3, 1, 0x1},
@@ -164,7 +181,8 @@ static const migc_statement m5_up_statements[] = {
 
 /* golang-migrate/000006_order_lookup_indexes.down.sql */
 static const char m5_down[] =
-    "DROP INDEX CONCURRENTLY IF EXISTS products_paid_price_idx;\000DROP INDEX CONCURRENTLY IF EXISTS orders_user_id_idx;"
+    "DROP INDEX CONCURRENTLY IF EXISTS products_paid_price_idx;\000"
+    "DROP INDEX CONCURRENTLY IF EXISTS orders_user_id_idx;"
 ;
 static const migc_statement m5_down_statements[] = {
     {0, 58, 2, 1, 0x1},
@@ -173,13 +191,15 @@ static const migc_statement m5_down_statements[] = {
 
 /* golang-migrate/000007_audit_log.up.sql */
 static const char m6_up[] =
-    "BEGIN;\000CREATE TABLE audit_log (\n"
+    "BEGIN;\000"
+    "CREATE TABLE audit_log (\n"
     "    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
     "    table_name  text        NOT NULL,\n"
     "    op          text        NOT NULL,\n"
     "    row_data    jsonb,\n"
     "    logged_at   timestamptz NOT NULL DEFAULT now()\n"
-    ");\000CREATE FUNCTION audit_trigger() RETURNS trigger\n"
+    ");\000"
+    "CREATE FUNCTION audit_trigger() RETURNS trigger\n"
     "    LANGUAGE plpgsql\n"
     "AS $outer$\n"
     "BEGIN\n"
@@ -191,9 +211,11 @@ static const char m6_up[] =
     "    USING to_jsonb(COALESCE(NEW, OLD));\n"
     "    RETURN COALESCE(NEW, OLD);\n"
     "END;\n"
-    "$outer$;\000CREATE TRIGGER orders_audit\n"
+    "$outer$;\000"
+    "CREATE TRIGGER orders_audit\n"
     "    AFTER INSERT OR UPDATE OR DELETE ON orders\n"
-    "    FOR EACH ROW EXECUTE FUNCTION audit_trigger();\000COMMIT;"
+    "    FOR EACH ROW EXECUTE FUNCTION audit_trigger();\000"
+    "COMMIT;"
 ;
 static const migc_statement m6_up_statements[] = {
     {0, 6, 2, 1, 0xa},
@@ -205,7 +227,9 @@ static const migc_statement m6_up_statements[] = {
 
 /* golang-migrate/000007_audit_log.down.sql */
 static const char m6_down[] =
-    "DROP TRIGGER orders_audit ON orders;\000DROP FUNCTION audit_trigger();\000DROP TABLE audit_log;"
+    "DROP TRIGGER orders_audit ON orders;\000"
+    "DROP FUNCTION audit_trigger();\000"
+    "DROP TABLE audit_log;"
 ;
 static const migc_statement m6_down_statements[] = {
     {0, 36, 1, 1, 0x0},

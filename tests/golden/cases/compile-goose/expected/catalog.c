@@ -16,7 +16,8 @@ static const char m0_up[] =
     "    -- a ';' at the end of a comment line, like this one, does not end the statement;\n"
     "    bio         text NOT NULL DEFAULT 'it''s; ok',\n"
     "    born_on     date\n"
-    ");\000INSERT INTO authors (name, \"pen;name\", bio, born_on) VALUES\n"
+    ");\000"
+    "INSERT INTO authors (name, \"pen;name\", bio, born_on) VALUES\n"
     "    ('Mori Rintar\305\215', '\346\243\256\351\267\227\345\244\226', E'Novelist\\tand army surgeon; it\\'s; here', DATE '1862-02-17'),\n"
     "    ('Gr\303\274\303\237e GmbH', NULL, U&'d\\0061t\\+000061', NULL);"
 ;
@@ -45,7 +46,8 @@ static const char m1_up[] =
     "    s := lower(regexp_replace(author_name, '[^[:alnum:]]+', '-', 'g'));\n"
     "    RETURN trim(BOTH '-' FROM s);\n"
     "END;\n"
-    "$body$;\000CREATE FUNCTION rename_author_column(old_name text, new_name text) RETURNS void\n"
+    "$body$;\000"
+    "CREATE FUNCTION rename_author_column(old_name text, new_name text) RETURNS void\n"
     "    LANGUAGE plpgsql\n"
     "AS $outer$\n"
     "BEGIN\n"
@@ -61,7 +63,8 @@ static const migc_statement m1_up_statements[] = {
 
 /* goose/20240102090000_author_functions.sql */
 static const char m1_down[] =
-    "DROP FUNCTION rename_author_column(text, text);\000DROP FUNCTION author_slug(text);"
+    "DROP FUNCTION rename_author_column(text, text);\000"
+    "DROP FUNCTION author_slug(text);"
 ;
 static const migc_statement m1_down_statements[] = {
     {0, 47, 29, 1, 0x0},
@@ -70,13 +73,15 @@ static const migc_statement m1_down_statements[] = {
 
 /* goose/20240103150000_create_posts.sql */
 static const char m2_up[] =
-    "CREATE TYPE post_state AS ENUM ('draft', 'published');\000CREATE TABLE posts (\n"
+    "CREATE TYPE post_state AS ENUM ('draft', 'published');\000"
+    "CREATE TABLE posts (\n"
     "    id          bigserial  PRIMARY KEY,\n"
     "    author_id   bigint     NOT NULL REFERENCES authors (id) ON DELETE CASCADE,\n"
     "    title       text       NOT NULL,\n"
     "    state       post_state NOT NULL,\n"
     "    word_count  integer    NOT NULL DEFAULT 0 CHECK (word_count >= 0)\n"
-    ");\000CREATE FUNCTION reading_time(words integer) RETURNS text\n"
+    ");\000"
+    "CREATE FUNCTION reading_time(words integer) RETURNS text\n"
     "    LANGUAGE sql IMMUTABLE\n"
     "BEGIN ATOMIC\n"
     "    SELECT CASE\n"
@@ -84,7 +89,8 @@ static const char m2_up[] =
     "        WHEN words < 12000 THEN (words / 200)::text || ' min'\n"
     "        ELSE 'long read'\n"
     "    END;\n"
-    "END;\000INSERT INTO posts (author_id, title, state, word_count)\n"
+    "END;\000"
+    "INSERT INTO posts (author_id, title, state, word_count)\n"
     "SELECT id, 'Hello; world', 'draft', 0 FROM authors;"
 ;
 static const migc_statement m2_up_statements[] = {
@@ -96,7 +102,9 @@ static const migc_statement m2_up_statements[] = {
 
 /* goose/20240103150000_create_posts.sql */
 static const char m2_down[] =
-    "DROP FUNCTION reading_time(integer);\000DROP TABLE posts;\000DROP TYPE post_state;"
+    "DROP FUNCTION reading_time(integer);\000"
+    "DROP TABLE posts;\000"
+    "DROP TYPE post_state;"
 ;
 static const migc_statement m2_down_statements[] = {
     {0, 36, 30, 1, 0x0},
@@ -106,7 +114,9 @@ static const migc_statement m2_down_statements[] = {
 
 /* goose/20240104110000_archive_empty_drafts.sql */
 static const char m3_up[] =
-    "ALTER TYPE post_state ADD VALUE 'archived';\000UPDATE posts SET state = 'archived' WHERE state = 'draft' AND word_count = 0;\000CREATE INDEX CONCURRENTLY posts_live_title_idx ON posts (lower(title)) WHERE state <> 'archived';"
+    "ALTER TYPE post_state ADD VALUE 'archived';\000"
+    "UPDATE posts SET state = 'archived' WHERE state = 'draft' AND word_count = 0;\000"
+    "CREATE INDEX CONCURRENTLY posts_live_title_idx ON posts (lower(title)) WHERE state <> 'archived';"
 ;
 static const migc_statement m3_up_statements[] = {
     {0, 43, 5, 1, 0x0},
@@ -116,7 +126,12 @@ static const migc_statement m3_up_statements[] = {
 
 /* goose/20240104110000_archive_empty_drafts.sql */
 static const char m3_down[] =
-    "DROP INDEX CONCURRENTLY IF EXISTS posts_live_title_idx;\000UPDATE posts SET state = 'draft' WHERE state = 'archived';\000ALTER TYPE post_state RENAME TO post_state_old;\000CREATE TYPE post_state AS ENUM ('draft', 'published');\000ALTER TABLE posts ALTER COLUMN state TYPE post_state USING state::text::post_state;\000DROP TYPE post_state_old;"
+    "DROP INDEX CONCURRENTLY IF EXISTS posts_live_title_idx;\000"
+    "UPDATE posts SET state = 'draft' WHERE state = 'archived';\000"
+    "ALTER TYPE post_state RENAME TO post_state_old;\000"
+    "CREATE TYPE post_state AS ENUM ('draft', 'published');\000"
+    "ALTER TABLE posts ALTER COLUMN state TYPE post_state USING state::text::post_state;\000"
+    "DROP TYPE post_state_old;"
 ;
 static const migc_statement m3_down_statements[] = {
     {0, 55, 10, 1, 0x1},
@@ -132,11 +147,13 @@ static const char m4_up[] =
     "CREATE TABLE tags (\n"
     "    id     serial PRIMARY KEY,\n"
     "    label  text   NOT NULL UNIQUE\n"
-    ");\000CREATE TABLE post_tags (\n"
+    ");\000"
+    "CREATE TABLE post_tags (\n"
     "    post_id  bigint  NOT NULL REFERENCES posts (id) ON DELETE CASCADE,\n"
     "    tag_id   integer NOT NULL REFERENCES tags (id) ON DELETE CASCADE,\n"
     "    PRIMARY KEY (post_id, tag_id)\n"
-    ");\000CREATE FUNCTION tag_post(p_post bigint, p_label text) RETURNS void\n"
+    ");\000"
+    "CREATE FUNCTION tag_post(p_post bigint, p_label text) RETURNS void\n"
     "    LANGUAGE plpgsql\n"
     "AS $$\n"
     "DECLARE\n"
@@ -148,7 +165,8 @@ static const char m4_up[] =
     "    INSERT INTO post_tags (post_id, tag_id) VALUES (p_post, v_tag)\n"
     "    ON CONFLICT DO NOTHING;\n"
     "END;\n"
-    "$$;\000SELECT tag_post(p.id, 'Gr\303\274\303\237e; \346\235\261\344\272\254') FROM posts AS p;"
+    "$$;\000"
+    "SELECT tag_post(p.id, 'Gr\303\274\303\237e; \346\235\261\344\272\254') FROM posts AS p;"
 ;
 static const migc_statement m4_up_statements[] = {
     {0, 87, 2, 1, 0x0},
@@ -159,7 +177,9 @@ static const migc_statement m4_up_statements[] = {
 
 /* goose/20240105083000_post_tags.sql */
 static const char m4_down[] =
-    "DROP FUNCTION tag_post(bigint, text);\000DROP TABLE post_tags;\000DROP TABLE tags;"
+    "DROP FUNCTION tag_post(bigint, text);\000"
+    "DROP TABLE post_tags;\000"
+    "DROP TABLE tags;"
 ;
 static const migc_statement m4_down_statements[] = {
     {0, 37, 32, 1, 0x0},

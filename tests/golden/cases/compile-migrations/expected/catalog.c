@@ -19,7 +19,8 @@ static const char m0_up[] =
     "    END IF;\n"
     "    RETURN NEW;\n"
     "END;\n"
-    "$$;\000COMMENT ON FUNCTION set_updated_at() IS 'BEFORE UPDATE trigger: sets NEW.updated_at to now() when the row changed';"
+    "$$;\000"
+    "COMMENT ON FUNCTION set_updated_at() IS 'BEFORE UPDATE trigger: sets NEW.updated_at to now() when the row changed';"
 ;
 static const migc_statement m0_up_statements[] = {
     {0, 250, 2, 1, 0x0},
@@ -49,7 +50,9 @@ static const char m1_up[] =
     "    CONSTRAINT users_username_format CHECK (username ~ '^[a-z0-9][a-z0-9_.-]{2,63}$'),\n"
     "    CONSTRAINT users_email_format CHECK (length(email) <= 320 AND position('@' IN email) > 1),\n"
     "    CONSTRAINT users_username_key UNIQUE (username)\n"
-    ");\000CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));\000CREATE TRIGGER users_set_updated_at\n"
+    ");\000"
+    "CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));\000"
+    "CREATE TRIGGER users_set_updated_at\n"
     "    BEFORE UPDATE ON users\n"
     "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
@@ -77,9 +80,11 @@ static const char m2_up[] =
     "    updated_at  timestamptz NOT NULL DEFAULT now(),\n"
     "    CONSTRAINT groups_name_not_empty CHECK (btrim(name) <> ''),\n"
     "    CONSTRAINT groups_name_key UNIQUE (name)\n"
-    ");\000CREATE TRIGGER groups_set_updated_at\n"
+    ");\000"
+    "CREATE TRIGGER groups_set_updated_at\n"
     "    BEFORE UPDATE ON groups\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000CREATE TABLE group_members (\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
+    "CREATE TABLE group_members (\n"
     "    group_id   bigint      NOT NULL REFERENCES groups (id) ON DELETE CASCADE,\n"
     "    user_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n"
     "    role       text        NOT NULL DEFAULT 'member',\n"
@@ -88,7 +93,9 @@ static const char m2_up[] =
     "    updated_at timestamptz NOT NULL DEFAULT now(),\n"
     "    CONSTRAINT group_members_pkey PRIMARY KEY (group_id, user_id),\n"
     "    CONSTRAINT group_members_role_valid CHECK (role IN ('owner', 'admin', 'member', 'viewer'))\n"
-    ");\000CREATE INDEX group_members_user_id_idx ON group_members (user_id);\000CREATE TRIGGER group_members_set_updated_at\n"
+    ");\000"
+    "CREATE INDEX group_members_user_id_idx ON group_members (user_id);\000"
+    "CREATE TRIGGER group_members_set_updated_at\n"
     "    BEFORE UPDATE ON group_members\n"
     "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
@@ -102,7 +109,8 @@ static const migc_statement m2_up_statements[] = {
 
 /* migrations/000003_create_groups.down.sql */
 static const char m2_down[] =
-    "DROP TABLE IF EXISTS group_members;\000DROP TABLE IF EXISTS groups;"
+    "DROP TABLE IF EXISTS group_members;\000"
+    "DROP TABLE IF EXISTS groups;"
 ;
 static const migc_statement m2_down_statements[] = {
     {0, 35, 2, 1, 0x0},
@@ -128,7 +136,10 @@ static const char m3_up[] =
     "    CONSTRAINT repositories_visibility_valid CHECK (visibility IN ('private', 'internal', 'public')),\n"
     "    CONSTRAINT repositories_quota_positive CHECK (quota_bytes IS NULL OR quota_bytes > 0),\n"
     "    CONSTRAINT repositories_slug_key UNIQUE (slug)\n"
-    ");\000CREATE INDEX repositories_owner_group_id_idx ON repositories (owner_group_id);\000CREATE INDEX repositories_created_by_idx ON repositories (created_by);\000CREATE TRIGGER repositories_set_updated_at\n"
+    ");\000"
+    "CREATE INDEX repositories_owner_group_id_idx ON repositories (owner_group_id);\000"
+    "CREATE INDEX repositories_created_by_idx ON repositories (created_by);\000"
+    "CREATE TRIGGER repositories_set_updated_at\n"
     "    BEFORE UPDATE ON repositories\n"
     "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
@@ -170,7 +181,10 @@ static const char m4_up[] =
     "    CONSTRAINT managed_files_storage_key_not_empty CHECK (storage_key <> ''),\n"
     "    CONSTRAINT managed_files_repository_path_key UNIQUE (repository_id, path),\n"
     "    CONSTRAINT managed_files_storage_key_key UNIQUE (storage_key)\n"
-    ");\000CREATE INDEX managed_files_sha256_idx ON managed_files (sha256);\000CREATE INDEX managed_files_uploaded_by_idx ON managed_files (uploaded_by);\000CREATE TRIGGER managed_files_set_updated_at\n"
+    ");\000"
+    "CREATE INDEX managed_files_sha256_idx ON managed_files (sha256);\000"
+    "CREATE INDEX managed_files_uploaded_by_idx ON managed_files (uploaded_by);\000"
+    "CREATE TRIGGER managed_files_set_updated_at\n"
     "    BEFORE UPDATE ON managed_files\n"
     "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
@@ -208,7 +222,10 @@ static const char m5_up[] =
     "    CONSTRAINT documents_status_valid CHECK (status IN ('draft', 'published', 'archived')),\n"
     "    CONSTRAINT documents_published_has_date CHECK (status <> 'published' OR published_at IS NOT NULL),\n"
     "    CONSTRAINT documents_repository_slug_key UNIQUE (repository_id, slug)\n"
-    ");\000CREATE INDEX documents_created_by_idx ON documents (created_by);\000CREATE INDEX documents_status_idx ON documents (repository_id, status);\000CREATE TRIGGER documents_set_updated_at\n"
+    ");\000"
+    "CREATE INDEX documents_created_by_idx ON documents (created_by);\000"
+    "CREATE INDEX documents_status_idx ON documents (repository_id, status);\000"
+    "CREATE TRIGGER documents_set_updated_at\n"
     "    BEFORE UPDATE ON documents\n"
     "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
@@ -246,7 +263,11 @@ static const char m6_up[] =
     "    CONSTRAINT document_versions_document_version_key UNIQUE (document_id, version_number),\n"
     "    -- Target of the composite foreign key documents (id, current_version_id).\n"
     "    CONSTRAINT document_versions_document_id_id_key UNIQUE (document_id, id)\n"
-    ");\000CREATE INDEX document_versions_variables_gin ON document_versions USING gin (variables jsonb_path_ops);\000CREATE INDEX document_versions_tags_gin ON document_versions USING gin (tags);\000CREATE INDEX document_versions_source_file_id_idx ON document_versions (source_file_id);\000CREATE INDEX document_versions_created_by_idx ON document_versions (created_by);"
+    ");\000"
+    "CREATE INDEX document_versions_variables_gin ON document_versions USING gin (variables jsonb_path_ops);\000"
+    "CREATE INDEX document_versions_tags_gin ON document_versions USING gin (tags);\000"
+    "CREATE INDEX document_versions_source_file_id_idx ON document_versions (source_file_id);\000"
+    "CREATE INDEX document_versions_created_by_idx ON document_versions (created_by);"
 ;
 static const migc_statement m6_up_statements[] = {
     {0, 1185, 2, 1, 0x0},
@@ -267,11 +288,13 @@ static const migc_statement m6_down_statements[] = {
 /* migrations/000008_add_documents_current_version.up.sql */
 static const char m7_up[] =
     "ALTER TABLE documents\n"
-    "    ADD COLUMN current_version_id bigint;\000ALTER TABLE documents\n"
+    "    ADD COLUMN current_version_id bigint;\000"
+    "ALTER TABLE documents\n"
     "    ADD CONSTRAINT documents_current_version_fkey\n"
     "    FOREIGN KEY (id, current_version_id)\n"
     "    REFERENCES document_versions (document_id, id)\n"
-    "    ON DELETE SET NULL (current_version_id);\000CREATE INDEX documents_current_version_id_idx ON documents (current_version_id);"
+    "    ON DELETE SET NULL (current_version_id);\000"
+    "CREATE INDEX documents_current_version_id_idx ON documents (current_version_id);"
 ;
 static const migc_statement m7_up_statements[] = {
     {0, 63, 2, 1, 0x0},
@@ -281,7 +304,9 @@ static const migc_statement m7_up_statements[] = {
 
 /* migrations/000008_add_documents_current_version.down.sql */
 static const char m7_down[] =
-    "DROP INDEX IF EXISTS documents_current_version_id_idx;\000ALTER TABLE documents DROP CONSTRAINT IF EXISTS documents_current_version_fkey;\000ALTER TABLE documents DROP COLUMN IF EXISTS current_version_id;"
+    "DROP INDEX IF EXISTS documents_current_version_id_idx;\000"
+    "ALTER TABLE documents DROP CONSTRAINT IF EXISTS documents_current_version_fkey;\000"
+    "ALTER TABLE documents DROP COLUMN IF EXISTS current_version_id;"
 ;
 static const migc_statement m7_down_statements[] = {
     {0, 54, 2, 1, 0x0},
@@ -312,7 +337,11 @@ static const char m8_up[] =
     "    CONSTRAINT executions_terminal_has_finish CHECK (\n"
     "        status NOT IN ('succeeded', 'failed') OR finished_at IS NOT NULL\n"
     "    )\n"
-    ");\000CREATE INDEX executions_document_version_id_idx ON executions (document_version_id);\000CREATE INDEX executions_executed_by_idx ON executions (executed_by, created_at DESC);\000CREATE INDEX executions_active_idx ON executions (created_at) WHERE status IN ('pending', 'running');\000CREATE TRIGGER executions_set_updated_at\n"
+    ");\000"
+    "CREATE INDEX executions_document_version_id_idx ON executions (document_version_id);\000"
+    "CREATE INDEX executions_executed_by_idx ON executions (executed_by, created_at DESC);\000"
+    "CREATE INDEX executions_active_idx ON executions (created_at) WHERE status IN ('pending', 'running');\000"
+    "CREATE TRIGGER executions_set_updated_at\n"
     "    BEFORE UPDATE ON executions\n"
     "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
@@ -356,7 +385,8 @@ static const char m9_up[] =
     "    CONSTRAINT execution_steps_execution_step_key UNIQUE (execution_id, step_index),\n"
     "    -- Target of the composite foreign key from execution_attachments.\n"
     "    CONSTRAINT execution_steps_execution_id_id_key UNIQUE (execution_id, id)\n"
-    ");\000CREATE TRIGGER execution_steps_set_updated_at\n"
+    ");\000"
+    "CREATE TRIGGER execution_steps_set_updated_at\n"
     "    BEFORE UPDATE ON execution_steps\n"
     "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
 ;
@@ -395,7 +425,9 @@ static const char m10_up[] =
     "        REFERENCES execution_steps (execution_id, id)\n"
     "        ON DELETE CASCADE,\n"
     "    CONSTRAINT execution_attachments_execution_file_key UNIQUE (execution_id, managed_file_id)\n"
-    ");\000CREATE INDEX execution_attachments_step_idx ON execution_attachments (execution_step_id);\000CREATE INDEX execution_attachments_managed_file_id_idx ON execution_attachments (managed_file_id);"
+    ");\000"
+    "CREATE INDEX execution_attachments_step_idx ON execution_attachments (execution_step_id);\000"
+    "CREATE INDEX execution_attachments_managed_file_id_idx ON execution_attachments (managed_file_id);"
 ;
 static const migc_statement m10_up_statements[] = {
     {0, 1341, 2, 1, 0x0},
@@ -423,7 +455,10 @@ static const char m11_up[] =
     "    client_ip           inet,\n"
     "    user_agent          text        NOT NULL DEFAULT '',\n"
     "    CONSTRAINT document_views_duration_non_negative CHECK (duration_ms IS NULL OR duration_ms >= 0)\n"
-    ");\000CREATE INDEX document_views_document_user_idx ON document_views (document_id, user_id);\000CREATE INDEX document_views_user_id_idx ON document_views (user_id, viewed_at DESC);\000CREATE INDEX document_views_document_version_id_idx ON document_views (document_version_id);"
+    ");\000"
+    "CREATE INDEX document_views_document_user_idx ON document_views (document_id, user_id);\000"
+    "CREATE INDEX document_views_user_id_idx ON document_views (user_id, viewed_at DESC);\000"
+    "CREATE INDEX document_views_document_version_id_idx ON document_views (document_version_id);"
 ;
 static const migc_statement m11_up_statements[] = {
     {0, 643, 2, 1, 0x0},
@@ -475,9 +510,12 @@ static const char m13_up[][4000] = {
     "    CONSTRAINT document_view_stats_viewed_order CHECK (\n"
     "        first_viewed_at IS NULL OR last_viewed_at >= first_viewed_at\n"
     "    )\n"
-    ");\000CREATE INDEX document_view_stats_last_viewer_id_idx ON document_view_stats (last_viewer_id);\000CREATE TRIGGER document_view_stats_set_updated_at\n"
+    ");\000"
+    "CREATE INDEX document_view_stats_last_viewer_id_idx ON document_view_stats (last_viewer_id);\000"
+    "CREATE TRIGGER document_view_stats_set_updated_at\n"
     "    BEFORE UPDATE ON document_view_stats\n"
-    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000CREATE TABLE document_viewers (\n"
+    "    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
+    "CREATE TABLE document_viewers (\n"
     "    document_id     bigint      NOT NULL REFERENCES documents (id) ON DELETE CASCADE,\n"
     "    user_id         bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n"
     "    view_count      bigint      NOT NULL DEFAULT 1,\n"
@@ -486,11 +524,14 @@ static const char m13_up[][4000] = {
     "    CONSTRAINT document_viewers_pkey PRIMARY KEY (document_id, user_id),\n"
     "    CONSTRAINT document_viewers_view_count_positive CHECK (view_count > 0),\n"
     "    CONSTRAINT document_viewers_viewed_order CHECK (last_viewed_at >= first_viewed_at)\n"
-    ");\000CREATE INDEX document_viewers_user_id_idx ON document_viewers (user_id, last_viewed_at DESC);\000INSERT INTO document_viewers (document_id, user_id, view_count, first_viewed_at, last_viewed_at)\n"
+    ");\000"
+    "CREATE INDEX document_viewers_user_id_idx ON document_viewers (user_id, last_viewed_at DESC);\000"
+    "INSERT INTO document_viewers (document_id, user_id, view_count, first_viewed_at, last_viewed_at)\n"
     "SELECT v.document_id, v.user_id, count(*), min(v.viewed_at), max(v.viewed_at)\n"
     "  FROM document_views v\n"
     " WHERE v.user_id IS NOT NULL\n"
-    " GROUP BY v.document_id, v.user_id;\000INSERT INTO document_view_stats\n"
+    " GROUP BY v.document_id, v.user_id;\000"
+    "INSERT INTO document_view_stats\n"
     "       (document_id, view_count, unique_viewers, first_viewed_at, last_viewed_at, last_viewer_id)\n"
     "SELECT v.document_id,\n"
     "       count(*),\n"
@@ -499,7 +540,8 @@ static const char m13_up[][4000] = {
     "       max(v.viewed_at),\n"
     "       (array_agg(v.user_id ORDER BY v.viewed_at DESC, v.id DESC))[1]\n"
     "  FROM document_views v\n"
-    " GROUP BY v.document_id;\000CREATE FUNCTION document_views_update_stats() RETURNS trigger\n"
+    " GROUP BY v.document_id;\000"
+    "CREATE FUNCTION document_views_update_stats() RETURNS trigger\n"
     "    LANGUAGE plpgsql\n"
     "AS $body$\n"
     "DECLARE\n"
@@ -543,7 +585,8 @@ static const char m13_up[][4000] = {
     "                             END;\n"
     "    RETURN NULL;\n"
     "END;\n"
-    "$body$;\000CREATE TRIGGER document_views_update_stats\n"
+    "$body$;\000"
+    "CREATE TRIGGER document_views_update_stats\n"
     "    AFTER INSERT ON document_views\n"
     "    FOR EACH ROW EXECUTE FUNCTION document_views_update_stats();"
   ,
@@ -562,7 +605,10 @@ static const migc_statement m13_up_statements[] = {
 
 /* migrations/000014_create_document_view_stats.down.sql */
 static const char m13_down[] =
-    "DROP TRIGGER IF EXISTS document_views_update_stats ON document_views;\000DROP FUNCTION IF EXISTS document_views_update_stats();\000DROP TABLE IF EXISTS document_viewers;\000DROP TABLE IF EXISTS document_view_stats;"
+    "DROP TRIGGER IF EXISTS document_views_update_stats ON document_views;\000"
+    "DROP FUNCTION IF EXISTS document_views_update_stats();\000"
+    "DROP TABLE IF EXISTS document_viewers;\000"
+    "DROP TABLE IF EXISTS document_view_stats;"
 ;
 static const migc_statement m13_down_statements[] = {
     {0, 69, 2, 1, 0x0},

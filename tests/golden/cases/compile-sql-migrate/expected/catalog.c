@@ -17,7 +17,8 @@ static const char m0_up[] =
     "    flags         bit(4)      NOT NULL DEFAULT B'1010',\n"
     "    mask          bit(8)      NOT NULL DEFAULT X'1F',\n"
     "    created_at    timestamptz NOT NULL DEFAULT now()\n"
-    ");\000INSERT INTO customers (name, \"a\"\"b\", \"weird;name\") VALUES\n"
+    ");\000"
+    "INSERT INTO customers (name, \"a\"\"b\", \"weird;name\") VALUES\n"
     "    ('Ada; Lovelace', 'x\"y', E'it\\'s; here'),\n"
     "    ('\346\235\261\344\272\254\345\225\206\345\272\227', NULL, 'Gr\303\274\303\237e');"
 ;
@@ -86,7 +87,8 @@ static const migc_statement m2_down_statements[] = {
 /* sql-migrate/20230301090000-tickets-2.sql */
 static const char m3_up[] =
     "ALTER TABLE tickets ADD COLUMN status text NOT NULL DEFAULT 'open'\n"
-    "    CHECK (status IN ('open', 'closed'));\000CREATE FUNCTION close_ticket(ticket_id integer) RETURNS void\n"
+    "    CHECK (status IN ('open', 'closed'));\000"
+    "CREATE FUNCTION close_ticket(ticket_id integer) RETURNS void\n"
     "    LANGUAGE plpgsql\n"
     "AS $fn$\n"
     "BEGIN\n"
@@ -96,7 +98,8 @@ static const char m3_up[] =
     "        RAISE EXCEPTION E'ticket % not found;\\tit\\'s gone', ticket_id;\n"
     "    END IF;\n"
     "END;\n"
-    "$fn$;\000INSERT INTO tickets (customer_id, subject)\n"
+    "$fn$;\000"
+    "INSERT INTO tickets (customer_id, subject)\n"
     "SELECT id, 'Welcome; urgent' FROM customers;"
 ;
 static const migc_statement m3_up_statements[] = {
@@ -107,7 +110,9 @@ static const migc_statement m3_up_statements[] = {
 
 /* sql-migrate/20230301090000-tickets-2.sql */
 static const char m3_down[] =
-    "DELETE FROM tickets WHERE subject = 'Welcome; urgent';\000DROP FUNCTION close_ticket(integer);\000ALTER TABLE tickets DROP COLUMN status;"
+    "DELETE FROM tickets WHERE subject = 'Welcome; urgent';\000"
+    "DROP FUNCTION close_ticket(integer);\000"
+    "ALTER TABLE tickets DROP COLUMN status;"
 ;
 static const migc_statement m3_down_statements[] = {
     {0, 54, 24, 1, 0x0},
@@ -117,7 +122,8 @@ static const migc_statement m3_down_statements[] = {
 
 /* sql-migrate/20230310120000-ticket-indexes.sql */
 static const char m4_up[] =
-    "CREATE INDEX CONCURRENTLY tickets_customer_id_idx ON tickets (customer_id);\000CREATE INDEX CONCURRENTLY tickets_open_idx ON tickets (id) WHERE status = 'open';"
+    "CREATE INDEX CONCURRENTLY tickets_customer_id_idx ON tickets (customer_id);\000"
+    "CREATE INDEX CONCURRENTLY tickets_open_idx ON tickets (id) WHERE status = 'open';"
 ;
 static const migc_statement m4_up_statements[] = {
     {0, 75, 2, 1, 0x1},
@@ -126,7 +132,8 @@ static const migc_statement m4_up_statements[] = {
 
 /* sql-migrate/20230310120000-ticket-indexes.sql */
 static const char m4_down[] =
-    "DROP INDEX CONCURRENTLY IF EXISTS tickets_open_idx;\000DROP INDEX CONCURRENTLY IF EXISTS tickets_customer_id_idx;"
+    "DROP INDEX CONCURRENTLY IF EXISTS tickets_open_idx;\000"
+    "DROP INDEX CONCURRENTLY IF EXISTS tickets_customer_id_idx;"
 ;
 static const migc_statement m4_down_statements[] = {
     {0, 51, 6, 1, 0x1},
@@ -135,7 +142,12 @@ static const migc_statement m4_down_statements[] = {
 
 /* sql-migrate/20230315101500-ticket-priority.sql */
 static const char m5_up[] =
-    "ALTER TABLE tickets ADD COLUMN priority smallint NOT NULL DEFAULT 3;\000UPDATE tickets SET priority = 1 WHERE subject ILIKE '%urgent%';\000COMMIT;\000CREATE INDEX CONCURRENTLY tickets_priority_idx ON tickets (priority, id);\000BEGIN;\000COMMENT ON COLUMN tickets.priority IS '1 = urgent; 3 = normal';"
+    "ALTER TABLE tickets ADD COLUMN priority smallint NOT NULL DEFAULT 3;\000"
+    "UPDATE tickets SET priority = 1 WHERE subject ILIKE '%urgent%';\000"
+    "COMMIT;\000"
+    "CREATE INDEX CONCURRENTLY tickets_priority_idx ON tickets (priority, id);\000"
+    "BEGIN;\000"
+    "COMMENT ON COLUMN tickets.priority IS '1 = urgent; 3 = normal';"
 ;
 static const migc_statement m5_up_statements[] = {
     {0, 68, 2, 1, 0x0},
@@ -148,7 +160,8 @@ static const migc_statement m5_up_statements[] = {
 
 /* sql-migrate/20230315101500-ticket-priority.sql */
 static const char m5_down[] =
-    "DROP INDEX IF EXISTS tickets_priority_idx;\000ALTER TABLE tickets DROP COLUMN priority;"
+    "DROP INDEX IF EXISTS tickets_priority_idx;\000"
+    "ALTER TABLE tickets DROP COLUMN priority;"
 ;
 static const migc_statement m5_down_statements[] = {
     {0, 42, 12, 1, 0x0},
