@@ -21,7 +21,10 @@
 
 #include <migc/version.h>
 
+#include <migc/migc.h>
+
 #include "emit.h"
+#include "memcat.h"
 #include "output.h"
 #include "pipeline.h"
 #include "util.h"
@@ -43,6 +46,15 @@ static const char usage_text[] =
     "                 transaction mode, statements, up hash\n"
     "  new DIR NAME   create the next migration in the folder's style\n"
     "\n"
+    "  up DIR [--to V]          apply pending migrations to a database\n"
+    "  down DIR N | --all       revert the N newest applied migrations\n"
+    "  status DIR [--json]      show every migration's state in a database\n"
+    "  plan DIR [--json]        show what up would run, changing nothing\n"
+    "  force DIR V              record the database as migrated to V\n"
+    "                           (0: nothing applied) without running SQL\n"
+    "  These take -d/--database URL-or-conninfo (default: DATABASE_URL,\n"
+    "  else libpq's PG* environment); see migc up --help.\n"
+    "\n"
     "options:\n"
     "  -h, --help     show help (also: migc COMMAND --help)\n"
     "  --version      show the version\n"
@@ -51,7 +63,10 @@ static const char usage_text[] =
     "  0  success\n"
     "  1  errors in the migrations (reported as file:line:col: error: ...)\n"
     "  2  bad command line\n"
-    "  3  I/O error (unreadable folder, unwritable output, out of memory)\n";
+    "  3  I/O error (unreadable folder, unwritable output, out of memory,\n"
+    "     unreachable database)\n"
+    "  4  the database refused: a migration failed, or the history shows an\n"
+    "     edited, missing or interrupted migration\n";
 
 static const char compile_help[] =
     "usage: migc compile DIR -o OUT.c [--header OUT.h] [--name SYMBOL]\n"
@@ -94,6 +109,29 @@ static const char new_help[] =
     "timestamps).  Creates DIR when it does not exist.  Prints the paths\n"
     "of the files it created.\n";
 
+static const char database_help[] =
+    "usage: migc up DIR [--to V] [options]\n"
+    "       migc down DIR N | --all [options]\n"
+    "       migc status DIR [--json] [options]\n"
+    "       migc plan DIR [--json] [options]\n"
+    "       migc force DIR V [options]\n"
+    "\n"
+    "Runs the runtime's engine on the migrations in DIR, compiled in memory:\n"
+    "exactly what a service embedding them would do.\n"
+    "\n"
+    "  -d, --database DB       postgres:// URL or libpq key=value string\n"
+    "                          (default: DATABASE_URL, else PG* variables)\n"
+    "  --to V                  up: stop after version V\n"
+    "  --all                   down: revert every applied migration\n"
+    "  --json                  status, plan: JSON output\n"
+    "  --retry                 up: resume an interrupted non-transactional\n"
+    "                          migration at the statement that did not finish\n"
+    "  --allow-missing         accept applied migrations missing from DIR\n"
+    "  --allow-out-of-order    apply pending migrations older than applied ones\n"
+    "  --schema S, --table T   the history table (default public.migc_history)\n"
+    "  --lock-timeout MS       lock_timeout for each migration\n"
+    "  --statement-timeout MS  statement_timeout for each migration\n";
+
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
 #endif
@@ -117,9 +155,20 @@ typedef struct args {
     const char *header;
     const char *name;
     const char *depfile;
+    const char *database;
+    const char *to;
+    const char *schema;
+    const char *table;
+    const char *lock_timeout;
+    const char *statement_timeout;
+    bool all;
+    bool retry;
+    bool allow_missing;
+    bool allow_out_of_order;
     bool json;
     bool verbose;
     bool help;
+    const char *command;
 } args;
 
 /* Matches --long=value / --long value / -s value.  Returns 1 when matched
@@ -155,6 +204,12 @@ static int parse_args(int argc, char **argv, int first, args *out)
             {NULL, "--header", &out->header},
             {NULL, "--name", &out->name},
             {NULL, "--depfile", &out->depfile},
+            {"-d", "--database", &out->database},
+            {NULL, "--to", &out->to},
+            {NULL, "--schema", &out->schema},
+            {NULL, "--table", &out->table},
+            {NULL, "--lock-timeout", &out->lock_timeout},
+            {NULL, "--statement-timeout", &out->statement_timeout},
         };
         bool matched = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
@@ -171,6 +226,14 @@ static int parse_args(int argc, char **argv, int first, args *out)
             continue;
         if (strcmp(a, "--json") == 0)
             out->json = true;
+        else if (strcmp(a, "--all") == 0)
+            out->all = true;
+        else if (strcmp(a, "--retry") == 0)
+            out->retry = true;
+        else if (strcmp(a, "--allow-missing") == 0)
+            out->allow_missing = true;
+        else if (strcmp(a, "--allow-out-of-order") == 0)
+            out->allow_out_of_order = true;
         else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
             out->verbose = true;
         else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
@@ -571,6 +634,114 @@ static int cmd_new(const args *a)
     return ok ? MC_EXIT_OK : MC_EXIT_IO;
 }
 
+/* ---- database commands ------------------------------------------------ */
+
+static void log_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
+
+/* Parses a non-negative integer argument; false when it is not one. */
+static bool parse_count(const char *s, long long *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int cmd_database(const args *a)
+{
+    if (a->help) {
+        fputs(database_help, stdout);
+        return MC_EXIT_OK;
+    }
+    const char *cmd = a->command;
+    bool is_down = strcmp(cmd, "down") == 0, is_force = strcmp(cmd, "force") == 0;
+    int want = (is_down && !a->all) || is_force ? 2 : 1;
+    if (a->npositional != want)
+        return usage_error("%s needs %s (see migc %s --help)", cmd,
+                           is_force  ? "a folder and a version"
+                           : is_down ? "a folder and a count, or --all"
+                                     : "one folder",
+                           cmd);
+    long long number = 0, to = 0, lock_ms = 0, stmt_ms = 0;
+    if (want == 2 && !parse_count(a->positional[1], &number))
+        return usage_error("%s is not a number", a->positional[1]);
+    if (a->to && !parse_count(a->to, &to))
+        return usage_error("--to %s is not a version", a->to);
+    if (a->lock_timeout && !parse_count(a->lock_timeout, &lock_ms))
+        return usage_error("--lock-timeout %s is not a number", a->lock_timeout);
+    if (a->statement_timeout && !parse_count(a->statement_timeout, &stmt_ms))
+        return usage_error("--statement-timeout %s is not a number",
+                           a->statement_timeout);
+
+    mc_diag d;
+    init_diag(&d, false);
+    bool io = false;
+    migc_catalog *cat = mc_memcat_build(a->positional[0], &d, &io);
+    if (!cat) {
+        summary(&d);
+        return io ? MC_EXIT_IO : MC_EXIT_INPUT;
+    }
+    const char *url = a->database ? a->database : getenv("DATABASE_URL");
+    PGconn *conn = PQconnectdb(url && *url ? url : "");
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "migc: error: cannot connect to the database: %s",
+                PQerrorMessage(conn));
+        PQfinish(conn);
+        mc_memcat_free(cat);
+        return MC_EXIT_IO;
+    }
+    migc_options opt = MIGC_OPTIONS_INIT;
+    opt.history_schema = a->schema;
+    opt.history_table = a->table;
+    opt.lock_timeout_ms = (int)lock_ms;
+    opt.statement_timeout_ms = (int)stmt_ms;
+    opt.target_version = to;
+    opt.log = log_line;
+    if (a->retry)
+        opt.flags |= MIGC_RETRY_INTERRUPTED;
+    if (a->allow_missing)
+        opt.flags |= MIGC_ALLOW_MISSING;
+    if (a->allow_out_of_order)
+        opt.flags |= MIGC_ALLOW_OUT_OF_ORDER;
+    migc_output_format format = a->json ? MIGC_OUTPUT_JSON : MIGC_OUTPUT_TEXT;
+    migc_error err;
+    migc_result rc;
+    if (strcmp(cmd, "up") == 0)
+        rc = migc_up(conn, cat, &opt, &err);
+    else if (is_down)
+        rc = migc_down(conn, cat, &opt, a->all ? -1 : (int)number, &err);
+    else if (strcmp(cmd, "status") == 0)
+        rc = migc_print_status(conn, cat, &opt, stdout, format, &err);
+    else if (strcmp(cmd, "plan") == 0)
+        rc = migc_print_plan(conn, cat, &opt, stdout, format, &err);
+    else
+        rc = migc_force(conn, cat, &opt, number, &err);
+    PQfinish(conn);
+    if (rc != MIGC_OK) {
+        /* Before the catalog goes: the error points into it. */
+        char buf[8192];
+        migc_format_error(&err, buf, sizeof buf);
+        fputs(buf, stderr);
+    }
+    mc_memcat_free(cat);
+    if (rc == MIGC_OK)
+        return MC_EXIT_OK;
+    if (rc == MIGC_ECONNECTION)
+        return MC_EXIT_IO;
+    if (rc == MIGC_EINVAL || rc == MIGC_ENOTFOUND)
+        return MC_EXIT_USAGE;
+    return MC_EXIT_DATABASE;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -598,6 +769,11 @@ int main(int argc, char **argv)
         {"check", cmd_check},
         {"list", cmd_list},
         {"new", cmd_new},
+        {"up", cmd_database},
+        {"down", cmd_database},
+        {"status", cmd_database},
+        {"plan", cmd_database},
+        {"force", cmd_database},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(command, commands[i].name) != 0)
@@ -606,6 +782,7 @@ int main(int argc, char **argv)
         int rc = parse_args(argc, argv, 2, &a);
         if (rc != MC_EXIT_OK)
             return rc;
+        a.command = command;
         return commands[i].run(&a);
     }
     return usage_error("unknown command %s", command);

@@ -19,7 +19,9 @@ enum {
     MC_EXIT_OK = 0,     /* success */
     MC_EXIT_INPUT = 1,  /* errors in the migrations */
     MC_EXIT_USAGE = 2,  /* bad command line */
-    MC_EXIT_IO = 3      /* I/O error, out of memory, database unreachable */
+    MC_EXIT_IO = 3,     /* I/O error, out of memory, database unreachable */
+    MC_EXIT_DATABASE = 4 /* the database refused: a migration failed, or the
+                            history shows a problem */
 };
 
 /* malloc/realloc/strdup that print a message and exit(MC_EXIT_IO) instead of

@@ -1,0 +1,596 @@
+/*
+ * engine.c -- up, down and force: verification and orchestration.
+ *
+ * migc_up first tries the one-round-trip check (history.c).  When that does
+ * not show the database up to date, it takes the slow path: refuse a
+ * read-only server, take the advisory lock, create the history table if
+ * needed, read the whole history and verify it against the catalog
+ * (edited, missing, interrupted, out-of-order and ahead), then apply what is
+ * pending in order, and finally restore any session setting the migrations
+ * changed, so that nothing leaks into the service's later queries.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- session settings -------------------------------------------------- */
+
+typedef struct setting {
+    char *name;
+    char *value;
+} setting;
+
+typedef struct settings {
+    setting *items;
+    size_t count;
+    int client_encoding;   /* to restore, or -1 */
+} settings;
+
+static void settings_free(settings *s)
+{
+    for (size_t i = 0; i < s->count; i++) {
+        free(s->items[i].name);
+        free(s->items[i].value);
+    }
+    free(s->items);
+    s->items = NULL;
+    s->count = 0;
+}
+
+static bool settings_read(PGconn *conn, settings *s)
+{
+    PGresult *res = PQexec(conn, "SELECT name, setting FROM pg_catalog.pg_settings "
+                                 "WHERE source = 'session' ORDER BY "
+                                 "name = 'session_authorization' DESC, name");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return false;
+    }
+    int n = PQntuples(res);
+    s->items = calloc((size_t)(n ? n : 1), sizeof *s->items);
+    for (int i = 0; s->items && i < n; i++) {
+        s->items[i].name = strdup(PQgetvalue(res, i, 0));
+        s->items[i].value = strdup(PQgetvalue(res, i, 1));
+        s->count++;
+    }
+    PQclear(res);
+    return s->items != NULL;
+}
+
+static const char *find_setting(const settings *s, const char *name)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (strcmp(s->items[i].name, name) == 0)
+            return s->items[i].value;
+    return NULL;
+}
+
+static void run_quietly(PGconn *conn, const char *sql, int n,
+                        const char *const *params)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    PQclear(res);
+}
+
+/* Puts back every session setting a migration changed or added. */
+static void settings_restore(PGconn *conn, const settings *before)
+{
+    if (PQstatus(conn) != CONNECTION_OK ||
+        PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return;
+    settings now = {NULL, 0, -1};
+    if (!settings_read(conn, &now))
+        return;
+    for (size_t i = 0; i < now.count; i++) {
+        const char *name = now.items[i].name;
+        const char *old = find_setting(before, name);
+        if (old && strcmp(old, now.items[i].value) == 0)
+            continue;
+        if (old) {
+            const char *params[2] = {name, old};
+            run_quietly(conn, "SELECT pg_catalog.set_config($1, $2, false)", 2,
+                        params);
+        } else {
+            char *q = PQescapeIdentifier(conn, name, strlen(name));
+            if (q) {
+                char sql[300];
+                snprintf(sql, sizeof sql, "RESET %s", q);
+                PQfreemem(q);
+                PGresult *res = PQexec(conn, sql);
+                PQclear(res);
+            }
+        }
+    }
+    for (size_t i = 0; i < before->count; i++) {
+        if (find_setting(&now, before->items[i].name))
+            continue;
+        const char *params[2] = {before->items[i].name, before->items[i].value};
+        run_quietly(conn, "SELECT pg_catalog.set_config($1, $2, false)", 2,
+                    params);
+    }
+    settings_free(&now);
+}
+
+/* Everything the slow path changes on the session and undoes at the end. */
+static migc_result session_begin(migc__ctx *ctx, settings *saved)
+{
+    memset(saved, 0, sizeof *saved);
+    saved->client_encoding = -1;
+    PGresult *res = migc__exec(ctx, "SELECT pg_catalog.pg_is_in_recovery(), "
+                               "pg_catalog.current_setting('transaction_read_only')",
+                               0, NULL, "cannot query the server");
+    if (!res)
+        return ctx->err->code;
+    bool standby = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    bool read_only = strcmp(PQgetvalue(res, 0, 1), "on") == 0;
+    PQclear(res);
+    if (standby || read_only) {
+        migc__fail(ctx, MIGC_EREADONLY,
+                   "the server is %s: migrations run on the primary",
+                   standby ? "a standby (in recovery)" : "read-only");
+        migc__copy(ctx->err->hint, sizeof ctx->err->hint,
+                   "connect to the primary, e.g. with "
+                   "target_session_attrs=read-write in the connection string");
+        return MIGC_EREADONLY;
+    }
+    if (!settings_read(ctx->conn, saved))
+        return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
+                                 "cannot read the session settings");
+    /* The catalog is UTF-8 and was split with standard-conforming strings. */
+    int utf8 = pg_char_to_encoding("UTF8");
+    if (PQclientEncoding(ctx->conn) != utf8) {
+        saved->client_encoding = PQclientEncoding(ctx->conn);
+        PQsetClientEncoding(ctx->conn, "UTF8");
+    }
+    /* NOTICEs (such as "... does not exist, skipping") would go to the
+     * connection's notice processor, which prints them by default: the
+     * runtime does not print.  Restored with the other settings. */
+    PGresult *quiet = PQexec(ctx->conn, "SET client_min_messages = warning");
+    PQclear(quiet);
+    const char *scs = PQparameterStatus(ctx->conn, "standard_conforming_strings");
+    if (scs && strcmp(scs, "on") != 0) {
+        PGresult *r = PQexec(ctx->conn, "SET standard_conforming_strings = on");
+        PQclear(r);
+    }
+    return MIGC_OK;
+}
+
+static void session_end(migc__ctx *ctx, settings *saved)
+{
+    settings_restore(ctx->conn, saved);
+    if (saved->client_encoding >= 0 && !migc__connection_lost(ctx->conn))
+        PQsetClientEncoding(ctx->conn,
+                            pg_encoding_to_char(saved->client_encoding));
+    settings_free(saved);
+}
+
+/* ---- verification ------------------------------------------------------ */
+
+/* What the history says about the catalog. */
+typedef struct verdict {
+    size_t newest_applied;   /* catalog index + 1 of the newest applied; 0 none */
+    size_t ahead;            /* rows newer than the catalog's newest */
+    const migc__row *first_ahead;
+} verdict;
+
+static size_t catalog_index(const migc_catalog *cat, const char *id)
+{
+    for (size_t i = 0; i < cat->count; i++)
+        if (strcmp(cat->migrations[i].id, id) == 0)
+            return i;
+    return cat->count;
+}
+
+static void hex12(const unsigned char *b, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (int i = 0; i < 6; i++) {
+        out[2 * i] = d[b[i] >> 4];
+        out[2 * i + 1] = d[b[i] & 15];
+    }
+    out[12] = '\0';
+}
+
+/* Reports an interrupted or failed non-transactional migration. */
+static migc_result interrupted(migc__ctx *ctx, const migc__row *r, size_t i)
+{
+    const migc_migration *m = &ctx->cat->migrations[i];
+    bool reverting = strcmp(r->state, "reverting") == 0;
+    const migc_script *s = reverting ? &m->down : &m->up;
+    migc__fail(ctx, MIGC_EINTERRUPTED,
+               "migration %s (%s) did not finish %s: statement %u of %u %s%s%s",
+               m->id, s->file, reverting ? "reverting" : "applying",
+               (unsigned)r->done + 1, (unsigned)r->total,
+               strcmp(r->state, "failed") == 0 ? "failed" : "was interrupted",
+               r->error ? ": " : "", r->error ? r->error : "");
+    migc__locate(ctx, m, s, r->done, NULL);
+    snprintf(ctx->err->hint, sizeof ctx->err->hint,
+             "statements 1 to %u completed. Check the database, then either "
+             "resume at statement %u (--migrate-retry, MIGC_RETRY_INTERRUPTED), "
+             "or record the migration as applied (--migrate-force=%lld) or as "
+             "not applied (--migrate-force to the version before it)",
+             (unsigned)r->done, (unsigned)r->done + 1, (long long)m->version);
+    return MIGC_EINTERRUPTED;
+}
+
+/* Checks every history row against the catalog.  Returns MIGC_OK, or the
+ * first problem (edited, missing, interrupted unless retrying). */
+static migc_result verify(migc__ctx *ctx, migc__history *h, verdict *v,
+                          bool for_up)
+{
+    const migc_catalog *cat = ctx->cat;
+    memset(v, 0, sizeof *v);
+    int64_t last_version = cat->count ? cat->migrations[cat->count - 1].version
+                                      : INT64_MIN;
+    for (size_t k = 0; k < h->count; k++) {
+        const migc__row *r = &h->rows[k];
+        size_t i = catalog_index(cat, r->id);
+        if (i == cat->count) {
+            if (r->version > last_version) {
+                if (!v->first_ahead)
+                    v->first_ahead = r;
+                v->ahead++;
+                continue;
+            }
+            if (ctx->opt.flags & MIGC_ALLOW_MISSING)
+                continue;
+            migc__fail(ctx, MIGC_EMISSING,
+                       "migration %s (%s) is applied in the database but is "
+                       "not in this program's catalog",
+                       r->id, r->name);
+            snprintf(ctx->err->hint, sizeof ctx->err->hint,
+                     "restore the migration file, or allow it with "
+                     "MIGC_ALLOW_MISSING");
+            ctx->err->version = r->version;
+            migc__copy(ctx->err->id, sizeof ctx->err->id, r->id);
+            return MIGC_EMISSING;
+        }
+        const migc_migration *m = &cat->migrations[i];
+        if (memcmp(r->up_sha256, m->up.sha256, MIGC_SHA256_SIZE) != 0) {
+            char now[13], then[13];
+            hex12(m->up.sha256, now);
+            hex12(r->up_sha256, then);
+            migc__fail(ctx, MIGC_EEDITED,
+                       "migration %s (%s) was edited after it was applied: "
+                       "its SHA-256 is %s..., the database recorded %s...",
+                       m->id, m->up.file, now, then);
+            snprintf(ctx->err->hint, sizeof ctx->err->hint,
+                     "never edit an applied migration: restore it and write "
+                     "a new migration for the change");
+            ctx->err->version = m->version;
+            migc__copy(ctx->err->id, sizeof ctx->err->id, m->id);
+            ctx->err->file = m->up.file;
+            return MIGC_EEDITED;
+        }
+        if (strcmp(r->state, "applied") != 0) {
+            bool resumable = for_up && strcmp(r->state, "reverting") != 0 &&
+                             (ctx->opt.flags & MIGC_RETRY_INTERRUPTED);
+            if (!resumable)
+                return interrupted(ctx, r, i);
+        }
+        if (i + 1 > v->newest_applied)
+            v->newest_applied = i + 1;
+    }
+    return MIGC_OK;
+}
+
+/* Keeps the fast path's applied_count right on the newest row. */
+static void refresh_head(migc__ctx *ctx)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "UPDATE %s SET applied_count = (SELECT count(*) FROM %s WHERE "
+             "state = 'applied') WHERE id = (SELECT id FROM %s ORDER BY "
+             "version DESC, id COLLATE \"C\" DESC LIMIT 1)",
+             ctx->table, ctx->table, ctx->table);
+    PGresult *res = PQexec(ctx->conn, sql);
+    PQclear(res);
+}
+
+/* ---- up ---------------------------------------------------------------- */
+
+/* One verification-and-apply pass.  *again is set when a concurrent
+ * applier (through a pooler) won a race and the pass must be repeated. */
+static migc_result up_pass(migc__ctx *ctx, bool *again)
+{
+    *again = false;
+    migc__history h;
+    bool missing_table;
+    migc_result rc = migc__history_read(ctx, &h, &missing_table);
+    if (rc != MIGC_OK)
+        return rc;
+    verdict v;
+    rc = verify(ctx, &h, &v, true);
+    if (rc != MIGC_OK) {
+        migc__history_free(&h);
+        return rc;
+    }
+    const migc_catalog *cat = ctx->cat;
+    if (v.ahead && (ctx->opt.flags & MIGC_REFUSE_AHEAD)) {
+        migc__fail(ctx, MIGC_EAHEAD,
+                   "the database has migration %s, newer than this program's "
+                   "newest (%s)",
+                   v.first_ahead->id,
+                   cat->count ? cat->migrations[cat->count - 1].id : "none");
+        migc__history_free(&h);
+        return MIGC_EAHEAD;
+    }
+    size_t applied = 0;
+    for (size_t i = 0; i < cat->count && rc == MIGC_OK; i++) {
+        const migc_migration *m = &cat->migrations[i];
+        const migc__row *r = migc__history_find(&h, m->id);
+        if (ctx->opt.target_version && m->version > ctx->opt.target_version)
+            break;
+        if (r && strcmp(r->state, "applied") == 0)
+            continue;
+        if (!r && (i + 1 < v.newest_applied || v.ahead) &&
+            !(ctx->opt.flags & MIGC_ALLOW_OUT_OF_ORDER)) {
+            const migc_migration *newer =
+                v.newest_applied ? &cat->migrations[v.newest_applied - 1] : NULL;
+            migc__fail(ctx, MIGC_EOUTOFORDER,
+                       "migration %s (%s) is pending, but the newer migration "
+                       "%s is already applied",
+                       m->id, m->up.file,
+                       newer ? newer->id : v.first_ahead->id);
+            snprintf(ctx->err->hint, sizeof ctx->err->hint,
+                     "renumber the migration after %s, or allow it with "
+                     "MIGC_ALLOW_OUT_OF_ORDER",
+                     newer ? newer->id : v.first_ahead->id);
+            ctx->err->version = m->version;
+            migc__copy(ctx->err->id, sizeof ctx->err->id, m->id);
+            ctx->err->file = m->up.file;
+            rc = MIGC_EOUTOFORDER;
+            break;
+        }
+        rc = migc__apply_up(ctx, i, r ? r->done : 0);
+        if (rc != MIGC_OK && strcmp(ctx->err->sqlstate, "23505") == 0 &&
+            ctx->err->statement_index == 0) {
+            /* Another process inserted this history row first (no session
+             * lock through a pooler): read the history again. */
+            *again = true;
+            rc = MIGC_OK;
+            break;
+        }
+        if (rc == MIGC_OK)
+            applied++;
+    }
+    if (rc == MIGC_OK && !*again) {
+        if (v.ahead)
+            migc__log(ctx, "migc: the database is ahead of this program (it "
+                           "has %zu newer migration%s, up to %s): nothing to do",
+                      v.ahead, v.ahead == 1 ? "" : "s", v.first_ahead->id);
+        else if (applied == 0)
+            migc__log(ctx, "migc: database is up to date");
+        refresh_head(ctx);
+    }
+    migc__history_free(&h);
+    return rc;
+}
+
+migc_result migc_up(PGconn *conn, const migc_catalog *catalog,
+                    const migc_options *options, migc_error *err)
+{
+    migc__ctx ctx;
+    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, err);
+    if (rc == MIGC_OK && migc__up_to_date(&ctx)) {
+        migc__ctx_free(&ctx);
+        return MIGC_OK;
+    }
+    settings saved = {NULL, 0, -1};
+    if (rc == MIGC_OK)
+        rc = session_begin(&ctx, &saved);
+    if (rc == MIGC_OK)
+        rc = migc__lock(&ctx);
+    if (rc == MIGC_OK)
+        rc = migc__history_ensure(&ctx);
+    for (int pass = 0; rc == MIGC_OK && pass < 1000; pass++) {
+        bool again;
+        rc = up_pass(&ctx, &again);
+        if (!again)
+            break;
+    }
+    rc = migc__unlock(&ctx, rc);
+    session_end(&ctx, &saved);
+    migc__ctx_free(&ctx);
+    return rc;
+}
+
+/* ---- down -------------------------------------------------------------- */
+
+/* Reverts applied catalog migrations newest first while keep(i) is false;
+ * `limit` bounds how many (< 0: no bound). */
+static migc_result down_common(PGconn *conn, const migc_catalog *catalog,
+                               const migc_options *options, int limit,
+                               int64_t keep_up_to, bool by_version,
+                               migc_error *err)
+{
+    migc__ctx ctx;
+    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, err);
+    settings saved = {NULL, 0, -1};
+    if (rc == MIGC_OK)
+        rc = session_begin(&ctx, &saved);
+    if (rc == MIGC_OK)
+        rc = migc__lock(&ctx);
+    migc__history h = {NULL, 0};
+    bool missing_table = false;
+    if (rc == MIGC_OK)
+        rc = migc__history_read(&ctx, &h, &missing_table);
+    verdict v;
+    if (rc == MIGC_OK)
+        rc = verify(&ctx, &h, &v, false);
+    if (rc == MIGC_OK && v.ahead) {
+        rc = migc__fail(&ctx, MIGC_EAHEAD,
+                        "the database has migration %s, which this program "
+                        "does not know: revert it with the program that "
+                        "applied it first",
+                        v.first_ahead->id);
+    }
+    /* Choose, then check every down exists before reverting anything. */
+    size_t *chosen = calloc(catalog->count ? catalog->count : 1, sizeof *chosen);
+    size_t n = 0;
+    if (!chosen && rc == MIGC_OK)
+        rc = migc__fail(&ctx, MIGC_EINVAL, "out of memory");
+    for (size_t i = catalog->count; rc == MIGC_OK && i-- > 0;) {
+        const migc_migration *m = &catalog->migrations[i];
+        if (!migc__history_find(&h, m->id))
+            continue;
+        if (by_version ? m->version <= keep_up_to
+                       : (limit >= 0 && n >= (size_t)limit))
+            break;
+        if (!m->down.sql) {
+            rc = migc__fail(&ctx, MIGC_ENODOWN,
+                            "migration %s (%s) has no down script, so it "
+                            "cannot be reverted",
+                            m->id, m->up.file);
+            ctx.err->version = m->version;
+            migc__copy(ctx.err->id, sizeof ctx.err->id, m->id);
+            break;
+        }
+        chosen[n++] = i;
+    }
+    for (size_t k = 0; rc == MIGC_OK && k < n; k++)
+        rc = migc__apply_down(&ctx, chosen[k]);
+    if (rc == MIGC_OK && n == 0)
+        migc__log(&ctx, "migc: nothing to revert");
+    if (rc == MIGC_OK && n > 0)
+        refresh_head(&ctx);
+    free(chosen);
+    migc__history_free(&h);
+    rc = migc__unlock(&ctx, rc);
+    session_end(&ctx, &saved);
+    migc__ctx_free(&ctx);
+    return rc;
+}
+
+migc_result migc_down(PGconn *conn, const migc_catalog *catalog,
+                      const migc_options *options, int steps,
+                      migc_error *err)
+{
+    return down_common(conn, catalog, options, steps, 0, false, err);
+}
+
+migc_result migc_down_to(PGconn *conn, const migc_catalog *catalog,
+                         const migc_options *options, int64_t version,
+                         migc_error *err)
+{
+    if (version != 0) {
+        bool known = false;
+        for (size_t i = 0; catalog && i < catalog->count; i++)
+            known = known || catalog->migrations[i].version == version;
+        if (!known) {
+            migc__ctx ctx;
+            migc__ctx_init(&ctx, conn, catalog, options, err);
+            migc__ctx_free(&ctx);
+            return migc__fail(&ctx, MIGC_ENOTFOUND,
+                              "version %lld is not in the catalog",
+                              (long long)version);
+        }
+    }
+    return down_common(conn, catalog, options, -1, version, true, err);
+}
+
+/* ---- force ------------------------------------------------------------- */
+
+static migc_result force_rows(migc__ctx *ctx, int64_t version)
+{
+    const migc_catalog *cat = ctx->cat;
+    char sql[1024];
+    /* Forget everything after the version. */
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE version > $1::bigint "
+                              "RETURNING id", ctx->table);
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)version);
+    const char *p1[1] = {v};
+    PGresult *res = migc__exec(ctx, sql, 1, p1, "cannot force the history");
+    if (!res)
+        return ctx->err->code;
+    for (int i = 0; i < PQntuples(res); i++)
+        migc__log(ctx, "migc: FORCED: forgot migration %s (its SQL was not "
+                       "reverted)", PQgetvalue(res, i, 0));
+    PQclear(res);
+    /* Record everything up to it as applied, without running it. */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s AS h (id, version, name, up_sha256, chain_sha256, "
+             "transactional, state, statements_done, statements_total, "
+             "applied_count, migc_version, error) VALUES ($1, $2::bigint, $3, "
+             "decode($4, 'hex'), decode($5, 'hex'), $6::boolean, 'applied', "
+             "$7::integer, $7::integer, 0, $8, 'forced') "
+             "ON CONFLICT (id) DO UPDATE SET state = 'applied', "
+             "up_sha256 = excluded.up_sha256, chain_sha256 = "
+             "excluded.chain_sha256, statements_done = excluded.statements_done, "
+             "error = 'forced' WHERE h.state <> 'applied' OR h.up_sha256 <> "
+             "excluded.up_sha256 RETURNING id",
+             ctx->table);
+    for (size_t i = 0; i < cat->count; i++) {
+        const migc_migration *m = &cat->migrations[i];
+        if (m->version > version)
+            break;
+        char ver[24], up[65], chain[65], total[16];
+        static const char d[] = "0123456789abcdef";
+        for (int k = 0; k < MIGC_SHA256_SIZE; k++) {
+            up[2 * k] = d[m->up.sha256[k] >> 4];
+            up[2 * k + 1] = d[m->up.sha256[k] & 15];
+            chain[2 * k] = d[m->chain_sha256[k] >> 4];
+            chain[2 * k + 1] = d[m->chain_sha256[k] & 15];
+        }
+        up[64] = chain[64] = '\0';
+        snprintf(ver, sizeof ver, "%lld", (long long)m->version);
+        snprintf(total, sizeof total, "%u", (unsigned)m->up.statement_count);
+        const char *params[8] = {
+            m->id, ver, m->name, up, chain,
+            m->up.transaction == MIGC_TRANSACTION_SINGLE ? "true" : "false",
+            total, MIGC_VERSION_STRING};
+        res = migc__exec(ctx, sql, 8, params, "cannot force the history");
+        if (!res)
+            return ctx->err->code;
+        if (PQntuples(res) > 0)
+            migc__log(ctx, "migc: FORCED: recorded migration %s (%s) as "
+                           "applied without running it",
+                      m->id, m->up.file);
+        PQclear(res);
+    }
+    return MIGC_OK;
+}
+
+migc_result migc_force(PGconn *conn, const migc_catalog *catalog,
+                       const migc_options *options, int64_t version,
+                       migc_error *err)
+{
+    migc__ctx ctx;
+    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, err);
+    if (rc == MIGC_OK && version != 0) {
+        bool known = false;
+        for (size_t i = 0; i < catalog->count; i++)
+            known = known || catalog->migrations[i].version == version;
+        if (!known)
+            rc = migc__fail(&ctx, MIGC_ENOTFOUND,
+                            "version %lld is not in the catalog",
+                            (long long)version);
+    }
+    settings saved = {NULL, 0, -1};
+    if (rc == MIGC_OK)
+        rc = session_begin(&ctx, &saved);
+    if (rc == MIGC_OK)
+        rc = migc__lock(&ctx);
+    if (rc == MIGC_OK)
+        rc = migc__history_ensure(&ctx);
+    if (rc == MIGC_OK) {
+        PGresult *res = PQexec(conn, "BEGIN");
+        PQclear(res);
+        rc = force_rows(&ctx, version);
+        res = PQexec(conn, rc == MIGC_OK ? "COMMIT" : "ROLLBACK");
+        PQclear(res);
+    }
+    if (rc == MIGC_OK) {
+        refresh_head(&ctx);
+        migc__log(&ctx, "migc: FORCED the database to version %lld",
+                  (long long)version);
+    }
+    rc = migc__unlock(&ctx, rc);
+    session_end(&ctx, &saved);
+    migc__ctx_free(&ctx);
+    return rc;
+}

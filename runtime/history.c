@@ -1,0 +1,329 @@
+/*
+ * history.c -- the history table: one row per applied migration.
+ *
+ * Each row records a migration's id, version and name, the SHA-256 of its
+ * up script and the chain hash of the catalog up to it, whether it ran in a
+ * transaction, its state (applied, running, failed, reverting), how many of
+ * its statements completed, when, how long, by whom and with which migc,
+ * and the last error.  The table is created on first use; its schema and
+ * name are options, always quoted with PQescapeIdentifier.
+ *
+ * A start with nothing to do reads one row -- the newest in catalog order --
+ * through an index, plus an existence check on a partial index of
+ * unfinished rows: one round trip whose cost does not grow with the
+ * history.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define DEFAULT_SCHEMA "public"
+#define DEFAULT_TABLE "migc_history"
+#define DEFAULT_LOCK_WAIT_MS (10 * 60 * 1000)
+
+/* Quotes an identifier with libpq; NULL on failure (after reporting). */
+static char *quote_ident(migc__ctx *ctx, const char *name)
+{
+    char *q = PQescapeIdentifier(ctx->conn, name, strlen(name));
+    if (!q)
+        migc__fail_server(ctx, MIGC_EINVAL, NULL, "cannot quote identifier");
+    return q;
+}
+
+/* malloc'd copy of a libpq-allocated string. */
+static char *own(char *libpq_string)
+{
+    if (!libpq_string)
+        return NULL;
+    char *s = strdup(libpq_string);
+    PQfreemem(libpq_string);
+    return s;
+}
+
+/* FNV-1a of the qualified table name: the advisory lock key, so two
+ * history tables in one database do not block each other. */
+static int64_t lock_key(const char *schema, const char *table)
+{
+    uint64_t h = 14695981039346656037ull;
+    const char *parts[3] = {schema, ".", table};
+    for (int p = 0; p < 3; p++)
+        for (const unsigned char *c = (const unsigned char *)parts[p]; *c; c++) {
+            h ^= *c;
+            h *= 1099511628211ull;
+        }
+    h ^= 0x6d696763; /* "migc" */
+    return (int64_t)(h & 0x7fffffffffffffffull);
+}
+
+migc_result migc__ctx_init(migc__ctx *ctx, PGconn *conn,
+                           const migc_catalog *cat,
+                           const migc_options *options, migc_error *err)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->conn = conn;
+    ctx->cat = cat;
+    ctx->err = err ? err : &ctx->scratch;
+    memset(ctx->err, 0, sizeof *ctx->err);
+    if (options)
+        ctx->opt = *options;
+    if (!ctx->opt.history_schema || !*ctx->opt.history_schema)
+        ctx->opt.history_schema = DEFAULT_SCHEMA;
+    if (!ctx->opt.history_table || !*ctx->opt.history_table)
+        ctx->opt.history_table = DEFAULT_TABLE;
+    if (ctx->opt.lock_wait_ms == 0)
+        ctx->opt.lock_wait_ms = DEFAULT_LOCK_WAIT_MS;
+    if (!conn)
+        return migc__fail(ctx, MIGC_EINVAL, "no connection given");
+    if (PQstatus(conn) != CONNECTION_OK)
+        return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
+                                 "the connection is not open");
+    if (migc_catalog_check(cat) != 0)
+        return migc__fail(ctx, MIGC_ECATALOG,
+                          "the catalog is not a valid migc catalog of ABI %d",
+                          MIGC_CATALOG_ABI);
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return migc__fail(ctx, MIGC_EINVAL,
+                          "the connection is inside a transaction; "
+                          "migrations need an idle connection");
+    ctx->schema = own(quote_ident(ctx, ctx->opt.history_schema));
+    char *table = own(quote_ident(ctx, ctx->opt.history_table));
+    if (!ctx->schema || !table) {
+        free(table);
+        return ctx->err->code;
+    }
+    size_t n = strlen(ctx->schema) + strlen(table) + 2;
+    ctx->table = malloc(n);
+    if (!ctx->table) {
+        free(table);
+        return migc__fail(ctx, MIGC_EINVAL, "out of memory");
+    }
+    snprintf(ctx->table, n, "%s.%s", ctx->schema, table);
+    free(table);
+    ctx->lock_key = lock_key(ctx->opt.history_schema, ctx->opt.history_table);
+    return MIGC_OK;
+}
+
+void migc__ctx_free(migc__ctx *ctx)
+{
+    free(ctx->table);
+    free(ctx->schema);
+    ctx->table = ctx->schema = NULL;
+}
+
+PGresult *migc__exec(migc__ctx *ctx, const char *sql, int nparams,
+                     const char *const *params, const char *what)
+{
+    PGresult *res = PQexecParams(ctx->conn, sql, nparams, NULL, params, NULL,
+                                 NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    migc__fail_server(ctx, MIGC_EHISTORY, res, "%s", what);
+    PQclear(res);
+    return NULL;
+}
+
+/* hex text of the catalog's bytes */
+static void hex(const unsigned char *b, size_t n, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[b[i] >> 4];
+        out[2 * i + 1] = d[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+bool migc__up_to_date(migc__ctx *ctx)
+{
+    const migc_catalog *cat = ctx->cat;
+    if (cat->count == 0)
+        return true;
+    const migc_migration *last = &cat->migrations[cat->count - 1];
+    if (ctx->opt.target_version && ctx->opt.target_version < last->version)
+        return false;
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT id, encode(chain_sha256, 'hex'), applied_count, state, "
+             "EXISTS (SELECT 1 FROM %s WHERE state <> 'applied') "
+             "FROM %s ORDER BY version DESC, id COLLATE \"C\" DESC LIMIT 1",
+             ctx->table, ctx->table);
+    PGresult *res = PQexecParams(ctx->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    bool ok = false;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        char chain[2 * MIGC_SHA256_SIZE + 1];
+        hex(last->chain_sha256, MIGC_SHA256_SIZE, chain);
+        ok = strcmp(PQgetvalue(res, 0, 0), last->id) == 0 &&
+             strcmp(PQgetvalue(res, 0, 1), chain) == 0 &&
+             strtoll(PQgetvalue(res, 0, 2), NULL, 10) == (long long)cat->count &&
+             strcmp(PQgetvalue(res, 0, 3), "applied") == 0 &&
+             strcmp(PQgetvalue(res, 0, 4), "f") == 0;
+    }
+    PQclear(res);
+    return ok;
+}
+
+migc_result migc__history_ensure(migc__ctx *ctx)
+{
+    char *order = NULL, *unfinished = NULL;
+    char name[256];
+    snprintf(name, sizeof name, "%s_order", ctx->opt.history_table);
+    order = own(quote_ident(ctx, name));
+    snprintf(name, sizeof name, "%s_unfinished", ctx->opt.history_table);
+    unfinished = own(quote_ident(ctx, name));
+    if (!order || !unfinished) {
+        free(order);
+        free(unfinished);
+        return ctx->err->code;
+    }
+    /* Creating a schema needs a privilege that using one does not: only
+     * ask for it when the schema is missing. */
+    const char *params[1] = {ctx->opt.history_schema};
+    PGresult *res = migc__exec(ctx, "SELECT 1 FROM pg_catalog.pg_namespace "
+                               "WHERE nspname = $1", 1, params,
+                               "cannot look up the history schema");
+    if (!res) {
+        free(order);
+        free(unfinished);
+        return ctx->err->code;
+    }
+    bool schema_exists = PQntuples(res) == 1;
+    PQclear(res);
+    char sql[4096];
+    snprintf(sql, sizeof sql,
+             "%s%s%s"
+             "CREATE TABLE IF NOT EXISTS %s (\n"
+             "    id text PRIMARY KEY,\n"
+             "    version bigint NOT NULL,\n"
+             "    name text NOT NULL,\n"
+             "    up_sha256 bytea NOT NULL,\n"
+             "    chain_sha256 bytea NOT NULL,\n"
+             "    transactional boolean NOT NULL,\n"
+             "    state text NOT NULL CHECK (state IN ('applied', 'running', "
+             "'failed', 'reverting')),\n"
+             "    statements_done integer NOT NULL DEFAULT 0,\n"
+             "    statements_total integer NOT NULL,\n"
+             "    applied_count bigint NOT NULL,\n"
+             "    applied_at timestamptz NOT NULL DEFAULT now(),\n"
+             "    duration_ms bigint,\n"
+             "    applied_by text NOT NULL DEFAULT current_user,\n"
+             "    migc_version text NOT NULL,\n"
+             "    error text);\n"
+             "CREATE INDEX IF NOT EXISTS %s ON %s (version, id COLLATE \"C\");\n"
+             "CREATE INDEX IF NOT EXISTS %s ON %s (id) WHERE state <> 'applied';",
+             schema_exists ? "" : "CREATE SCHEMA IF NOT EXISTS ",
+             schema_exists ? "" : ctx->schema, schema_exists ? "" : ";\n",
+             ctx->table, order, ctx->table, unfinished, ctx->table);
+    free(order);
+    free(unfinished);
+    /* Several statements: the simple protocol, as one message. */
+    res = PQexec(ctx->conn, sql);
+    migc_result rc = MIGC_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = migc__fail_server(ctx, MIGC_EHISTORY, res,
+                               "cannot create the history table %s",
+                               ctx->table);
+    PQclear(res);
+    return rc;
+}
+
+static int compare_rows(const void *a, const void *b)
+{
+    const migc__row *x = a, *y = b;
+    if (x->version != y->version)
+        return x->version < y->version ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static void unhex(const char *text, unsigned char *out)
+{
+    memset(out, 0, MIGC_SHA256_SIZE);
+    for (size_t i = 0; i < MIGC_SHA256_SIZE && text[2 * i] && text[2 * i + 1]; i++) {
+        unsigned v = 0;
+        sscanf(text + 2 * i, "%2x", &v);
+        out[i] = (unsigned char)v;
+    }
+}
+
+migc_result migc__history_read(migc__ctx *ctx, migc__history *h,
+                               bool *missing_table)
+{
+    memset(h, 0, sizeof *h);
+    *missing_table = false;
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT id, version, name, encode(up_sha256, 'hex'), "
+             "encode(chain_sha256, 'hex'), state, statements_done, "
+             "statements_total, to_char(applied_at AT TIME ZONE 'UTC', "
+             "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), duration_ms, error FROM %s",
+             ctx->table);
+    PGresult *res = PQexecParams(ctx->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && (strcmp(state, "42P01") == 0 ||
+                      strcmp(state, "3F000") == 0)) {
+            *missing_table = true;
+            PQclear(res);
+            return MIGC_OK;
+        }
+        migc_result rc = migc__fail_server(ctx, MIGC_EHISTORY, res,
+                                           "cannot read the history table %s",
+                                           ctx->table);
+        PQclear(res);
+        return rc;
+    }
+    int n = PQntuples(res);
+    h->rows = calloc((size_t)(n ? n : 1), sizeof *h->rows);
+    if (!h->rows) {
+        PQclear(res);
+        return migc__fail(ctx, MIGC_EHISTORY, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        migc__row *r = &h->rows[i];
+        r->id = strdup(PQgetvalue(res, i, 0));
+        r->version = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        r->name = strdup(PQgetvalue(res, i, 2));
+        unhex(PQgetvalue(res, i, 3), r->up_sha256);
+        unhex(PQgetvalue(res, i, 4), r->chain_sha256);
+        migc__copy(r->state, sizeof r->state, PQgetvalue(res, i, 5));
+        r->done = (uint32_t)strtoul(PQgetvalue(res, i, 6), NULL, 10);
+        r->total = (uint32_t)strtoul(PQgetvalue(res, i, 7), NULL, 10);
+        migc__copy(r->applied_at, sizeof r->applied_at, PQgetvalue(res, i, 8));
+        r->duration_ms = PQgetisnull(res, i, 9)
+                             ? -1
+                             : strtoll(PQgetvalue(res, i, 9), NULL, 10);
+        r->error = PQgetisnull(res, i, 10) ? NULL : strdup(PQgetvalue(res, i, 10));
+        h->count++;
+        if (!r->id || !r->name) {
+            PQclear(res);
+            migc__history_free(h);
+            return migc__fail(ctx, MIGC_EHISTORY, "out of memory");
+        }
+    }
+    PQclear(res);
+    if (h->count > 1)
+        qsort(h->rows, h->count, sizeof *h->rows, compare_rows);
+    return MIGC_OK;
+}
+
+void migc__history_free(migc__history *h)
+{
+    for (size_t i = 0; i < h->count; i++) {
+        free(h->rows[i].id);
+        free(h->rows[i].name);
+        free(h->rows[i].error);
+    }
+    free(h->rows);
+    memset(h, 0, sizeof *h);
+}
+
+migc__row *migc__history_find(migc__history *h, const char *id)
+{
+    for (size_t i = 0; i < h->count; i++)
+        if (strcmp(h->rows[i].id, id) == 0)
+            return &h->rows[i];
+    return NULL;
+}

@@ -1,0 +1,142 @@
+/*
+ * internal.h -- what the runtime's modules share, and nothing else sees.
+ *
+ * The runtime is split by concern: errors.c (result codes, error details,
+ * mapping server positions back to files), history.c (the history table),
+ * lock.c (the advisory lock between replicas), apply.c (running one
+ * migration's script), engine.c (up, down, force: verification and
+ * orchestration), report.c (status and plan) and service.c (the standard
+ * flags).  Internal symbols are prefixed migc__.
+ */
+#ifndef MIGC_RUNTIME_INTERNAL_H
+#define MIGC_RUNTIME_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <migc/migc.h>
+
+/* One call's context. */
+typedef struct migc__ctx {
+    PGconn *conn;
+    const migc_catalog *cat;
+    migc_options opt;      /* the caller's options, defaults filled in */
+    migc_error *err;       /* never NULL (scratch when the caller gave none) */
+    migc_error scratch;
+    char *table;           /* quoted "schema"."table" of the history */
+    char *schema;          /* quoted "schema" */
+    int64_t lock_key;      /* advisory lock key of this history table */
+    bool locked;
+} migc__ctx;
+
+/* One row of the history table. */
+typedef struct migc__row {
+    char *id;
+    int64_t version;
+    char *name;
+    unsigned char up_sha256[MIGC_SHA256_SIZE];
+    unsigned char chain_sha256[MIGC_SHA256_SIZE];
+    char state[16];        /* applied, running, failed, reverting */
+    uint32_t done;
+    uint32_t total;
+    char applied_at[40];
+    int64_t duration_ms;   /* -1 when NULL */
+    char *error;           /* may be NULL */
+} migc__row;
+
+/* The history, sorted in catalog order (version, then id byte-wise). */
+typedef struct migc__history {
+    migc__row *rows;
+    size_t count;
+} migc__history;
+
+/* ---- errors.c ---- */
+
+/* Sets ctx->err to code and a printf-style message; returns code. */
+migc_result migc__fail(migc__ctx *ctx, migc_result code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Like migc__fail, then copies SQLSTATE, message, detail and hint of a
+ * failed result (res may be NULL: the connection's error is used). */
+migc_result migc__fail_server(migc__ctx *ctx, migc_result code,
+                              const PGresult *res, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* Records which migration, script and statement an error belongs to, and
+ * maps the server's error position (res may be NULL) to its file line and
+ * column. */
+void migc__locate(migc__ctx *ctx, const migc_migration *m,
+                  const migc_script *s, uint32_t statement,
+                  const PGresult *res);
+/* True when the connection is gone (or unusable). */
+bool migc__connection_lost(PGconn *conn);
+
+/* ---- history.c ---- */
+
+/* Prepares ctx: defaults, the quoted table name, the lock key. */
+migc_result migc__ctx_init(migc__ctx *ctx, PGconn *conn,
+                           const migc_catalog *cat,
+                           const migc_options *options, migc_error *err);
+void migc__ctx_free(migc__ctx *ctx);
+
+/* The one-round-trip check of a start with nothing to do.  Returns true
+ * when the history shows every catalog migration applied, unmodified, with
+ * nothing unfinished; false when the full path must run (also when the
+ * table does not exist yet). */
+bool migc__up_to_date(migc__ctx *ctx);
+
+/* Creates the history table if it does not exist. */
+migc_result migc__history_ensure(migc__ctx *ctx);
+/* Reads the whole history; *missing_table is set when it does not exist
+ * (then h is empty and the result MIGC_OK). */
+migc_result migc__history_read(migc__ctx *ctx, migc__history *h,
+                               bool *missing_table);
+void migc__history_free(migc__history *h);
+/* The row with `id`, or NULL. */
+migc__row *migc__history_find(migc__history *h, const char *id);
+
+/* Runs a command with text parameters; returns the result (caller
+ * PQclear's) or NULL after setting the error (the result is cleared). */
+PGresult *migc__exec(migc__ctx *ctx, const char *sql, int nparams,
+                     const char *const *params, const char *what);
+
+/* ---- lock.c ---- */
+
+/* Takes the migration lock, polling pg_try_advisory_lock (a waiter never
+ * sits in an open transaction), for at most lock_wait_ms. */
+migc_result migc__lock(migc__ctx *ctx);
+/* Releases it and checks the release; returns MIGC_OK or the first error
+ * (an error already in ctx->err is kept). */
+migc_result migc__unlock(migc__ctx *ctx, migc_result so_far);
+
+/* ---- apply.c ---- */
+
+/* Applies migration m (index i of the catalog), recording it in the
+ * history.  `resume_from` > 0 resumes a non-transactional migration at that
+ * statement (0-based count of statements already done). */
+migc_result migc__apply_up(migc__ctx *ctx, size_t i, uint32_t resume_from);
+/* Reverts migration i with its down script, removing its history row. */
+migc_result migc__apply_down(migc__ctx *ctx, size_t i);
+
+/* ---- small helpers ---- */
+
+/* Formats version into buf as the catalog shows it (the id for
+ * sql-migrate, else the number). */
+const char *migc__label(const migc_migration *m);
+void migc__log(migc__ctx *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* strlcpy */
+void migc__copy(char *dst, size_t size, const char *src);
+/* Milliseconds of a monotonic clock. */
+double migc__now_ms(void);
+
+#endif /* MIGC_RUNTIME_INTERNAL_H */
