@@ -507,3 +507,13 @@ const char *pgfix_bindir(void)
         find_bindir();
     return bindir;
 }
+
+const char *pgfix_server_log(void)
+{
+    return fx.conninfo ? fx.serverlog : NULL;
+}
+
+const char *pgfix_socket_dir(void)
+{
+    return fx.conninfo ? fx.dir : NULL;
+}

@@ -51,4 +51,12 @@ char *pgfix_create_database(const char *name);
  */
 const char *pgfix_bindir(void);
 
+/*
+ * The path of the running cluster's server log (where log_statement output
+ * goes), and the directory of its Unix socket.  Owned by the fixture; NULL
+ * when no cluster runs.
+ */
+const char *pgfix_server_log(void);
+const char *pgfix_socket_dir(void);
+
 #endif
