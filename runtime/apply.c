@@ -217,6 +217,11 @@ static migc_result apply_transactional(migc__ctx *ctx,
         if (!(st->flags & MIGC_STMT_SKIP))
             q[n++] = (query){s->sql + st->offset, 0, NULL, (long)i};
     }
+    /* A migration may SET ROLE to one that cannot write the history: do
+     * the bookkeeping as the session's own user (for this transaction
+     * only; the session's settings are restored afterwards anyway). */
+    q[n++] = (query){"SELECT pg_catalog.set_config('role', 'none', true)", 0,
+                     NULL, TAG_BOOKKEEPING};
     q[n++] = (query){update, 1, rp.values, TAG_BOOKKEEPING};
     q[n++] = (query){"COMMIT", 0, NULL, TAG_BOOKKEEPING};
     char what[256];

@@ -42,9 +42,15 @@ static void settings_free(settings *s)
 
 static bool settings_read(PGconn *conn, settings *s)
 {
-    PGresult *res = PQexec(conn, "SELECT name, setting FROM pg_catalog.pg_settings "
-                                 "WHERE source = 'session' ORDER BY "
-                                 "name = 'session_authorization' DESC, name");
+    /* pg_settings hides session_authorization and role: read them
+     * explicitly, first, in the order they must be restored. */
+    PGresult *res = PQexec(
+        conn, "SELECT 'session_authorization', "
+              "pg_catalog.current_setting('session_authorization') "
+              "UNION ALL SELECT 'role', pg_catalog.current_setting('role') "
+              "UNION ALL (SELECT name, setting FROM pg_catalog.pg_settings "
+              "WHERE source = 'session' AND name NOT IN "
+              "('session_authorization', 'role') ORDER BY name)");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);
         return false;
@@ -376,6 +382,7 @@ migc_result migc_up(PGconn *conn, const migc_catalog *catalog,
     migc__ctx ctx;
     migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, err);
     if (rc == MIGC_OK && migc__up_to_date(&ctx)) {
+        migc__log(&ctx, "migc: database is up to date");
         migc__ctx_free(&ctx);
         return MIGC_OK;
     }

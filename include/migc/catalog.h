@@ -93,7 +93,10 @@ typedef struct migc_script {
     uint32_t length;          /* bytes of sql, not counting the final NUL */
     uint32_t statement_count;
     const migc_statement *statements;
-    uint32_t first_line;      /* line of the source file where sql starts */
+    /* Line of the source file where the script's section starts: 1 for a
+     * golang-migrate file, the Up or Down annotation's line for the
+     * single-file formats.  Each statement has its own line. */
+    uint32_t first_line;
     uint32_t transaction;     /* a migc_transaction_mode */
     uint32_t flags;           /* MIGC_SCRIPT_* */
     /* Path of the source file, relative to the folder's parent

@@ -248,9 +248,51 @@ static const split_case split_cases[] = {
      "6:1 0|SELECT 2;",
      "8:1 0|DROP FUNCTION f;\n9:1 0|DROP TABLE a;", "single", "single",
      ""},
-    {"goose block keeps several statements together", GOOSE,
-     "-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\nSELECT 2;\n-- +goose StatementEnd\n",
-     "3:1 0|SELECT 1;\nSELECT 2;", NULL, "single", NULL, ""},
+    {"a goose block is split like everything else", GOOSE,
+     "-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\nCREATE INDEX CONCURRENTLY i ON t (a);\n-- +goose StatementEnd\n",
+     "3:1 0|SELECT 1;\n4:1 1|CREATE INDEX CONCURRENTLY i ON t (a);", NULL,
+     NULL, NULL,
+     "t.sql:4:1: error: CREATE INDEX CONCURRENTLY cannot run inside a "
+     "transaction block, and this migration runs in one; move it to a "
+     "migration of its own, or add \"-- +goose NO TRANSACTION\" to run this "
+     "script statement by statement without a transaction\n"
+     "    CREATE INDEX CONCURRENTLY i ON t (a);\n    ^\n"},
+    {"a lone carriage return ends a line comment, as in psql", GM,
+     "-- legacy\rCREATE TABLE cr1 (id int);\r", "1:11 0|CREATE TABLE cr1 (id int);",
+     NULL, "single", NULL, ""},
+    {"BEGIN with options cannot be absorbed", GM,
+     "BEGIN ISOLATION LEVEL SERIALIZABLE;\nSELECT 1;\nCOMMIT;\n",
+     "1:1 2|BEGIN ISOLATION LEVEL SERIALIZABLE;\n2:1 0|SELECT 1;\n3:1 4|COMMIT;",
+     NULL, NULL, NULL,
+     "t.sql:1:1: error: a BEGIN with transaction options cannot be absorbed: "
+     "migc runs each migration in its own transaction at the server's default "
+     "isolation; remove the options, or the BEGIN and COMMIT\n"
+     "    BEGIN ISOLATION LEVEL SERIALIZABLE;\n    ^\n"},
+    {"ROLLBACK without a transaction is refused too", GOOSE,
+     "-- +goose NO TRANSACTION\n-- +goose Up\nBEGIN;\nCREATE TABLE rb1 (id int);\nROLLBACK;\n",
+     "3:1 2|BEGIN;\n4:1 0|CREATE TABLE rb1 (id int);\n5:1 0|ROLLBACK;", NULL,
+     NULL, NULL,
+     "t.sql:5:1: error: ROLLBACK in a migration would silently undo its work "
+     "while its history says applied; remove it\n    ROLLBACK;\n    ^\n"
+     "t.sql:3:1: error: this BEGIN is never committed: the script ends inside "
+     "its transaction\n    BEGIN;\n    ^\n"},
+    {"sql-migrate near miss", SQLM,
+     "-- +migrate Up\nCREATE TABLE t (x int);\n-- +migrate down\nDROP TABLE t;\n",
+     "2:1 0|CREATE TABLE t (x int);\n4:1 0|DROP TABLE t;", NULL, NULL, NULL,
+     "t.sql:3:1: error: sql-migrate reads annotations only when written "
+     "exactly (\"-- +migrate Up\", \"Down\", \"StatementBegin\", "
+     "\"StatementEnd\", option \"notransaction\"): it would take this line "
+     "for a comment\n    -- +migrate down\n    ^\n"},
+    {"dbmate note is a comment, upper-case option is not an option", DBMATE,
+     "-- migrate:up transaction:FALSE\n-- migrate: remember the backfill\nSELECT 1;\n",
+     "", NULL, NULL, NULL,
+     "t.sql:1:1: error: dbmate reads transaction:false and transaction:true "
+     "only in lower case: it would ignore this option\n"
+     "    -- migrate:up transaction:FALSE\n    ^\n"
+     "t.sql:3:1: error: SQL before the Up annotation (-- migrate:up); it would "
+     "never run\n    SELECT 1;\n    ^\n"
+     "t.sql: error: no Up annotation (-- migrate:up): migc cannot tell what "
+     "to run\n"},
     {"goose NO TRANSACTION anywhere", GOOSE,
      "-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (a);\nSELECT 1;\n"
      "-- +goose Down\nDROP INDEX CONCURRENTLY i;\n-- +goose NO TRANSACTION\n",
@@ -432,6 +474,10 @@ static const class_case class_cases[] = {
     {"REINDEX (VERBOSE) INDEX CONCURRENTLY i", "REINDEX ... CONCURRENTLY"},
     {"REINDEX DATABASE d", "REINDEX DATABASE"},
     {"REINDEX TABLE t", NULL},
+    {"REINDEX (CONCURRENTLY) TABLE t", "REINDEX ... CONCURRENTLY"},
+    {"REINDEX SCHEMA public", "REINDEX SCHEMA"},
+    {"ALTER TABLE detach DETACH PARTITION p1 CONCURRENTLY", "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY"},
+    {"CREATE SUBSCRIPTION s CONNECTION 'x' PUBLICATION p WITH (connect = false)", NULL},
     {"ALTER TABLE p DETACH PARTITION c CONCURRENTLY", "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY"},
     {"ALTER TABLE p DETACH PARTITION c", NULL},
     {"VACUUM (ANALYZE) t", "VACUUM"},

@@ -82,7 +82,8 @@ static size_t find(const words *w, size_t from, const char *lower)
 }
 
 /* CREATE/DROP of objects that live outside the database's transaction:
- * databases, tablespaces, subscriptions. */
+ * databases and tablespaces.  (Subscriptions are left to the server: with
+ * connect = false or slot_name = NONE they do run in a transaction.) */
 static uint32_t classify_cluster_object(const words *w, bool create,
                                         const char **what)
 {
@@ -93,7 +94,6 @@ static uint32_t classify_cluster_object(const words *w, bool create,
     } objects[] = {
         {"database", "CREATE DATABASE", "DROP DATABASE"},
         {"tablespace", "CREATE TABLESPACE", "DROP TABLESPACE"},
-        {"subscription", "CREATE SUBSCRIPTION", "DROP SUBSCRIPTION"},
     };
     for (size_t k = 0; k < sizeof objects / sizeof objects[0]; k++) {
         if (is(w, 1, objects[k].word)) {
@@ -132,11 +132,13 @@ static uint32_t classify_alter(const words *w, const char **what)
         return MIGC_STMT_NO_TRANSACTION;
     }
     if (is(w, 1, "table")) {
-        size_t d = find(w, 2, "detach");
-        if (d < w->count && is(w, d + 1, "partition") &&
-            find(w, d + 2, "concurrently") < w->count) {
-            *what = "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY";
-            return MIGC_STMT_NO_TRANSACTION;
+        /* DETACH PARTITION as a pair: a table may be called "detach". */
+        for (size_t d = 2; d + 1 < w->count; d++) {
+            if (is(w, d, "detach") && is(w, d + 1, "partition") &&
+                find(w, d + 2, "concurrently") < w->count) {
+                *what = "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY";
+                return MIGC_STMT_NO_TRANSACTION;
+            }
         }
     }
     if (is(w, 1, "database")) {
@@ -190,16 +192,37 @@ static uint32_t classify_copy(const words *w, const char **what)
     return 0;
 }
 
-static uint32_t classify_reindex(const words *w, const char **what)
+/* True when the identifier `lower` occurs anywhere in text[start, end),
+ * inside parentheses too (REINDEX (CONCURRENTLY) TABLE t). */
+static bool mentions(const char *text, size_t text_len, size_t start,
+                     size_t end, const char *lower)
+{
+    mc_lexer lx;
+    mc_lexer_init(&lx, text, text_len);
+    mc_lexer_seek(&lx, start);
+    for (;;) {
+        mc_token t = mc_lexer_next(&lx);
+        if (t.kind == MC_TOK_EOF || t.start >= end)
+            return false;
+        if (t.kind == MC_TOK_IDENT &&
+            mc_word_eq(text + t.start, t.end - t.start, lower))
+            return true;
+    }
+}
+
+static uint32_t classify_reindex(const words *w, bool concurrently,
+                                 const char **what)
 {
     size_t i = 1;
     if (i < w->count && w->is_paren_group[i])
         i++;
-    if (is(w, i, "database") || is(w, i, "system")) {
-        *what = is(w, i, "system") ? "REINDEX SYSTEM" : "REINDEX DATABASE";
+    if (is(w, i, "database") || is(w, i, "system") || is(w, i, "schema")) {
+        *what = is(w, i, "system")   ? "REINDEX SYSTEM"
+                : is(w, i, "schema") ? "REINDEX SCHEMA"
+                                     : "REINDEX DATABASE";
         return MIGC_STMT_NO_TRANSACTION;
     }
-    if (find(w, i, "concurrently") < w->count) {
+    if (concurrently) {
         *what = "REINDEX ... CONCURRENTLY";
         return MIGC_STMT_NO_TRANSACTION;
     }
@@ -263,7 +286,10 @@ uint32_t mc_classify(const char *text, size_t text_len, size_t start,
         return MIGC_STMT_NO_TRANSACTION;
     }
     if (is(&w, 0, "reindex"))
-        return classify_reindex(&w, what);
+        return classify_reindex(&w,
+                                mentions(text, text_len, start, end,
+                                         "concurrently"),
+                                what);
     if (is(&w, 0, "cluster"))
         return classify_cluster(&w, what);
     if (is(&w, 0, "discard") && is(&w, 1, "all")) {
@@ -273,4 +299,15 @@ uint32_t mc_classify(const char *text, size_t text_len, size_t start,
     if (is(&w, 0, "copy"))
         return classify_copy(&w, what);
     return 0;
+}
+
+bool mc_is_bare_begin(const char *text, size_t text_len, size_t start,
+                      size_t end)
+{
+    words w;
+    collect_words(text, text_len, start, end, &w);
+    size_t i = is(&w, 0, "start") ? 2 : 1;
+    if (is(&w, i, "work") || is(&w, i, "transaction"))
+        i++;
+    return i >= w.count;
 }

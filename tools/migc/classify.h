@@ -11,6 +11,7 @@
 #ifndef MIGC_CLASSIFY_H
 #define MIGC_CLASSIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,5 +33,11 @@ enum {
  * CONCURRENTLY", "COMMIT", ...) or to NULL. */
 uint32_t mc_classify(const char *text, size_t text_len, size_t start,
                      size_t end, const char **what);
+
+/* True when the BEGIN / START TRANSACTION statement at text[start, end)
+ * has no transaction options (isolation level, READ ONLY, DEFERRABLE):
+ * only such a wrapper can be replaced by migc's own transaction. */
+bool mc_is_bare_begin(const char *text, size_t text_len, size_t start,
+                      size_t end);
 
 #endif /* MIGC_CLASSIFY_H */

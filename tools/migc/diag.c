@@ -5,6 +5,7 @@
 #include "diag.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 static const char *severity_word(mc_severity sev)
 {
@@ -106,10 +107,15 @@ void mc_diag_at(mc_diag *d, mc_severity sev, const char *path,
 {
     if (!count(d, sev))
         return;
-    uint32_t line, column;
     if (offset > len)
         offset = len;
-    mc_text_position(text, offset, &line, &column);
+    if (d->last.text != text || d->last.offset > offset ||
+        strncmp(d->last_path, path, sizeof d->last_path) != 0) {
+        mc_position_init(&d->last, text);
+        snprintf(d->last_path, sizeof d->last_path, "%s", path);
+    }
+    mc_position_advance(&d->last, offset);
+    uint32_t line = d->last.line, column = d->last.column;
     fprintf(d->out, "%s:%u:%u: %s: ", path, (unsigned)line, (unsigned)column,
             severity_word(sev));
     va_list ap;

@@ -26,6 +26,14 @@ typedef enum mc_severity {
     MC_ERROR
 } mc_severity;
 
+/* An incremental line/column cursor over one text. */
+typedef struct mc_position {
+    const char *text;
+    size_t offset;   /* byte offset the line/column below describe */
+    uint32_t line;
+    uint32_t column;
+} mc_position;
+
 /* A diagnostics sink.  Zero-initialize, then set `out` (usually stderr). */
 typedef struct mc_diag {
     FILE *out;
@@ -33,6 +41,10 @@ typedef struct mc_diag {
     unsigned errors;
     unsigned warnings;
     unsigned notes;
+    /* Where the previous diagnostic was, and in which file: several in one
+     * file cost one pass over it, not one pass each. */
+    mc_position last;
+    char last_path[512];
 } mc_diag;
 
 /* Reports a diagnostic about byte `offset` of `text` (the normalized content
@@ -61,14 +73,7 @@ void mc_diag_file(mc_diag *d, mc_severity sev, const char *path,
 void mc_text_position(const char *text, size_t offset,
                       uint32_t *line, uint32_t *column);
 
-/* An incremental line/column cursor over one text. */
-typedef struct mc_position {
-    const char *text;
-    size_t offset;   /* byte offset the line/column below describe */
-    uint32_t line;
-    uint32_t column;
-} mc_position;
-
+/* Starts a cursor at the beginning of text (line 1, column 1). */
 void mc_position_init(mc_position *p, const char *text);
 /* Moves the cursor forward to `offset` (>= its current offset). */
 void mc_position_advance(mc_position *p, size_t offset);

@@ -15,17 +15,34 @@
 
 bool mc_is_c_identifier(const char *s)
 {
-    /* Names <migc/migc.h> and <migc/catalog.h> already declare. */
+    /* Names the migc headers, C itself or <stddef.h>/<stdint.h> (which the
+     * generated file includes) already declare, and the names of the
+     * generated file's own arrays. */
     static const char *const reserved[] = {
         "migc_format", "migc_transaction_mode", "migc_statement",
         "migc_script", "migc_migration", "migc_catalog", "migc_version",
-        "migc_catalog_find", "migc_catalog_check",
+        "migc_catalog_find", "migc_catalog_check", "auto", "break", "case",
+        "char", "const", "continue", "default", "do", "double", "else",
+        "enum", "extern", "float", "for", "goto", "if", "inline", "int",
+        "long", "register", "restrict", "return", "short", "signed",
+        "sizeof", "static", "struct", "switch", "typedef", "union",
+        "unsigned", "void", "volatile", "while", "_Alignas", "_Alignof",
+        "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary",
+        "_Noreturn", "_Static_assert", "_Thread_local", "NULL", "offsetof",
     };
     if (!s || !*s || (*s >= '0' && *s <= '9'))
         return false;
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (strcmp(s, reserved[i]) == 0)
             return false;
+    size_t n = strlen(s);
+    /* *_t names belong to the C library and POSIX; migc__ to generated
+     * code; a leading underscore and capital to the implementation. */
+    if ((n > 2 && strcmp(s + n - 2, "_t") == 0) ||
+        strncmp(s, "migc__", 6) == 0 || (s[0] == '_' && (s[1] == '_' ||
+                                                         (s[1] >= 'A' &&
+                                                          s[1] <= 'Z'))))
+        return false;
     for (; *s; s++) {
         char c = *s;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -70,7 +87,8 @@ static void escape_literal(mc_buf *out, const char *data, size_t len)
         }
         prev = (char)c;
     }
-    if (len == 0 || data[len - 1] != '\n')
+    /* A last line break or NUL already closed the literal. */
+    if (len == 0 || (data[len - 1] != '\n' && data[len - 1] != '\0'))
         mc_buf_puts(out, "\"\n");
 }
 
@@ -158,7 +176,7 @@ static void emit_script(mc_emitter *e, const mc_script *s, const char *half)
     const char *image = e->image.data ? e->image.data : "";
 
     char name[64], expr[96];
-    snprintf(name, sizeof name, "m%zu_%s", e->index, half);
+    snprintf(name, sizeof name, "migc__m%zu_%s", e->index, half);
     fprintf(e->out, "/* %s */\n", s->catalog_path);
     emit_string(e, name, image, e->image.len, expr, sizeof expr);
     if (sec->count) {
@@ -237,8 +255,8 @@ bool mc_emit_end(mc_emitter *e, const mc_folder *f,
     FILE *out = e->out;
     bool ok = true;
     if (e->index) {
-        fprintf(out, "static const migc_migration %s_migrations[%zu] = {\n",
-                e->symbol, e->index);
+        fprintf(out, "static const migc_migration migc__migrations[%zu] = {\n",
+                e->index);
         rewind(e->rows);
         char buf[65536];
         size_t n;
@@ -250,15 +268,18 @@ bool mc_emit_end(mc_emitter *e, const mc_folder *f,
         }
         fputs("};\n\n", out);
     }
-    fprintf(out, "const migc_catalog %s = {\n    MIGC_CATALOG_ABI, %d, ",
-            e->symbol, (int)f->format);
+    /* Declared first, so the definition has a prior declaration
+     * (-Wmissing-variable-declarations). */
+    fprintf(out, "extern const migc_catalog %s;\n"
+                 "const migc_catalog %s = {\n    MIGC_CATALOG_ABI, %d, ",
+            e->symbol, e->symbol, (int)f->format);
     emit_c_string(out, e->symbol);
     fputs(", ", out);
     emit_c_string(out, f->label);
     fputs(", ", out);
     emit_c_string(out, MIGC_VERSION_STRING);
-    fprintf(out, ",\n    %zu, %s%s,\n    ", e->index,
-            e->index ? e->symbol : "NULL", e->index ? "_migrations" : "");
+    fprintf(out, ",\n    %zu, %s,\n    ", e->index,
+            e->index ? "migc__migrations" : "NULL");
     emit_hash(out, chain);
     fputs("\n};\n", out);
     mc_emit_abort(e);

@@ -81,9 +81,19 @@ static char **list_files(const char *dir, size_t *count, mc_diag *d,
             continue;
         char *path = mc_xasprintf("%s/%s", dir, de->d_name);
         struct stat stbuf;
-        bool regular = stat(path, &stbuf) == 0 && S_ISREG(stbuf.st_mode);
+        if (stat(path, &stbuf) != 0) {
+            /* A .sql name that cannot be read (a broken link) would be a
+             * migration silently missing from the catalog. */
+            if (ends_with(de->d_name, ".sql")) {
+                mc_diag_file(d, MC_ERROR, path, "cannot read: %s",
+                             strerror(errno));
+                *io_error = true;
+            }
+            free(path);
+            continue;
+        }
         free(path);
-        if (!regular)
+        if (!S_ISREG(stbuf.st_mode))
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
@@ -118,6 +128,8 @@ static bool golang_name(const char *name, size_t *digits, bool *down)
 /* Finds the first annotation in the head of a single-file migration. */
 static migc_format sniff_format(const char *text)
 {
+    if (strncmp(text, "\xEF\xBB\xBF", 3) == 0)
+        text += 3; /* a UTF-8 byte order mark */
     for (const char *line = text; line && *line;) {
         const char *p = line;
         while (*p == ' ' || *p == '\t')
@@ -327,6 +339,11 @@ static void scan_single_file(mc_folder *f, char **names, size_t n,
         if (!init_entry(f, &e, names[i], digits, d)) {
             *ok = false;
             continue;
+        }
+        if (f->format == MIGC_FORMAT_GOOSE && e.version == 0) {
+            mc_diag_file(d, MC_ERROR, e.up_path,
+                         "goose versions start at 1 (goose refuses version 0)");
+            *ok = false;
         }
         if (*rest == '_' || *rest == '-')
             rest++;

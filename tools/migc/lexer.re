@@ -140,7 +140,7 @@ mc_token mc_lexer_next(mc_lexer *lx)
     /*!re2c
         $                     { TOKEN(MC_TOK_EOF); }
         space+                { TOKEN(MC_TOK_SPACE); }
-        "--" [^\n]*           { TOKEN(MC_TOK_LINE_COMMENT); }
+        "--" [^\n\r]*         { TOKEN(MC_TOK_LINE_COMMENT); }
         "/*"                  {
                                   lx->cursor = YYCURSOR;
                                   tok.kind = scan_block_comment(lx)

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,18 +286,6 @@ static void emit_visit(void *ctx, const mc_migration *m)
     mc_emit_migration(ctx, m);
 }
 
-/* Writes a small output file atomically with the given writer. */
-static bool write_small_output(const char *path,
-                               void (*write)(FILE *, const void *),
-                               const void *arg, mc_diag *d)
-{
-    mc_output o;
-    if (!mc_output_open(&o, path, d))
-        return false;
-    write(o.fp, arg);
-    return mc_output_commit(&o, NULL, d);
-}
-
 static void write_header(FILE *out, const void *symbol)
 {
     mc_emit_header(out, symbol);
@@ -346,21 +335,38 @@ static int cmd_compile(const args *a)
     }
     bool ok = mc_pipeline_load(&folder, &d, emitting ? emit_visit : NULL, &em,
                                &r);
+    mc_output header = {0}, depfile = {0};
     if (ok && emitting) {
+        /* Every output is written completely before any replaces its
+         * target: a failed header never leaves a new .c behind. */
         ok = mc_emit_end(&em, &folder, r.chain, &d) &&
-             mc_output_commit(&out, NULL, &d);
-        if (ok && a->header)
-            ok = write_small_output(a->header, write_header, symbol, &d);
-        if (ok && a->depfile) {
-            depfile_args da = {a->output, &folder};
-            ok = write_small_output(a->depfile, write_depfile, &da, &d);
+             mc_output_finish(&out, &d);
+        if (ok && a->header) {
+            ok = mc_output_open(&header, a->header, &d);
+            if (ok) {
+                write_header(header.fp, symbol);
+                ok = mc_output_finish(&header, &d);
+            }
         }
+        if (ok && a->depfile) {
+            ok = mc_output_open(&depfile, a->depfile, &d);
+            if (ok) {
+                depfile_args da = {a->output, &folder};
+                write_depfile(depfile.fp, &da);
+                ok = mc_output_finish(&depfile, &d);
+            }
+        }
+        ok = ok && mc_output_commit(&out, NULL, &d) &&
+             (!a->header || mc_output_commit(&header, NULL, &d)) &&
+             (!a->depfile || mc_output_commit(&depfile, NULL, &d));
         if (!ok)
             r.io_error = true;
     } else {
         mc_emit_abort(&em);
-        mc_output_abort(&out);
     }
+    mc_output_abort(&out);
+    mc_output_abort(&header);
+    mc_output_abort(&depfile);
     mc_folder_free(&folder);
     summary(&d);
     return status_of(&d, &r);
@@ -532,6 +538,8 @@ static char *next_version(const mc_folder *f)
     if (f->count == 0)
         return mc_xstrdup("000001");
     const mc_entry *last = &f->entries[f->count - 1];
+    if (last->version == INT64_MAX)
+        return NULL;
     if (looks_like_timestamp(last)) {
         char now[32];
         time_t t = time(NULL);
@@ -596,6 +604,13 @@ static int cmd_new(const args *a)
         return status_of(&d, &r);
     }
     char *version = next_version(&folder);
+    if (!version) {
+        fprintf(stderr, "%s: error: the newest version is the largest a "
+                        "version can be; no version can follow it\n",
+                folder.dir);
+        mc_folder_free(&folder);
+        return MC_EXIT_INPUT;
+    }
     char *name = sanitize_name(a->positional[1]);
     migc_format format = folder.format ? folder.format
                                        : MIGC_FORMAT_GOLANG_MIGRATE;

@@ -69,10 +69,10 @@ static bool same_content(const char *a, const char *b)
     return same;
 }
 
-bool mc_output_commit(mc_output *o, bool *changed, mc_diag *d)
+bool mc_output_finish(mc_output *o, mc_diag *d)
 {
-    if (changed)
-        *changed = false;
+    if (!o->fp)
+        return true;
     bool failed = ferror(o->fp) != 0;
     if (fclose(o->fp) != 0)
         failed = true;
@@ -83,6 +83,15 @@ bool mc_output_commit(mc_output *o, bool *changed, mc_diag *d)
         mc_output_abort(o);
         return false;
     }
+    return true;
+}
+
+bool mc_output_commit(mc_output *o, bool *changed, mc_diag *d)
+{
+    if (changed)
+        *changed = false;
+    if (!mc_output_finish(o, d))
+        return false;
     if (same_content(o->tmp_path, o->path)) {
         mc_output_abort(o);
         return true;

@@ -24,9 +24,17 @@ typedef struct mc_output {
  * reporting to d) when it cannot be created. */
 bool mc_output_open(mc_output *o, const char *path, mc_diag *d);
 
-/* Finishes the file: returns false (after reporting) on a write error, in
- * which case the target is untouched and the temporary file removed.  On
- * success *changed tells whether the target was replaced (it may be NULL). */
+/* Closes the temporary file and checks that everything was written.
+ * Returns false (after reporting) on a write error; the target is
+ * untouched.  Lets several outputs be written completely before any of
+ * them replaces its target. */
+bool mc_output_finish(mc_output *o, mc_diag *d);
+
+/* Finishes the file (if not done yet) and replaces the target with it,
+ * unless the content is the same: returns false (after reporting) on an
+ * error, in which case the target is untouched and the temporary file
+ * removed.  On success *changed tells whether the target was replaced (it
+ * may be NULL). */
 bool mc_output_commit(mc_output *o, bool *changed, mc_diag *d);
 
 /* Discards the temporary file; the target is untouched.  Safe after a

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "classify.h"
+#include "folder.h"
 #include "lexer.h"
 #include "util.h"
 
@@ -93,64 +94,94 @@ static void parse_goose(const wordlist *wl, directive *dir)
     }
 }
 
-static void parse_sql_migrate(const wordlist *wl, directive *dir)
+/* True when word i is exactly `word` (case-sensitive). */
+static bool word_exact(const wordlist *wl, size_t i, const char *word)
+{
+    return i < wl->count && wl->n[i] == strlen(word) &&
+           memcmp(wl->w[i], word, wl->n[i]) == 0;
+}
+
+/* sql-migrate matches "-- +migrate " and its commands case-sensitively and
+ * takes anything else for a comment.  A near miss ("-- +migrate down") is
+ * an error here: sql-migrate would silently run what follows as part of
+ * the previous section. */
+static void parse_sql_migrate(const char *raw, const wordlist *wl,
+                              directive *dir)
 {
     dir->tool = MIGC_FORMAT_SQL_MIGRATE;
+    static const char near_miss[] =
+        "sql-migrate reads annotations only when written exactly (\"-- "
+        "+migrate Up\", \"Down\", \"StatementBegin\", \"StatementEnd\", "
+        "option \"notransaction\"): it would take this line for a comment";
+    bool exact_prefix = strncmp(raw, "-- +migrate ", 12) == 0;
     if (word_is(wl, 1, "up") || word_is(wl, 1, "down")) {
         dir->kind = word_is(wl, 1, "up") ? DIR_UP : DIR_DOWN;
+        if (!exact_prefix || !(word_exact(wl, 1, "Up") ||
+                               word_exact(wl, 1, "Down")))
+            dir->problem = near_miss;
         for (size_t i = 2; i < wl->count; i++) {
-            if (word_is(wl, i, "notransaction")) {
+            if (word_exact(wl, i, "notransaction")) {
                 dir->no_transaction = true;
+            } else if (word_is(wl, i, "notransaction")) {
+                dir->problem = near_miss;
             } else {
                 dir->kind = DIR_UNKNOWN;
                 dir->problem = "unknown sql-migrate option (the only option "
                                "is notransaction)";
             }
         }
-    } else if (wl->count == 2 && word_is(wl, 1, "statementbegin")) {
-        dir->kind = DIR_BLOCK_BEGIN;
-    } else if (wl->count == 2 && word_is(wl, 1, "statementend")) {
-        dir->kind = DIR_BLOCK_END;
+    } else if (wl->count == 2 && (word_is(wl, 1, "statementbegin") ||
+                                  word_is(wl, 1, "statementend"))) {
+        bool begin = word_is(wl, 1, "statementbegin");
+        dir->kind = begin ? DIR_BLOCK_BEGIN : DIR_BLOCK_END;
+        if (!exact_prefix ||
+            !word_exact(wl, 1, begin ? "StatementBegin" : "StatementEnd"))
+            dir->problem = near_miss;
     } else {
         dir->kind = DIR_UNKNOWN;
         dir->problem = "unknown sql-migrate annotation (expected Up, Down, "
                        "StatementBegin or StatementEnd)";
     }
+    if (dir->problem && dir->kind != DIR_UNKNOWN)
+        dir->kind = DIR_UNKNOWN;
 }
 
+/* dbmate recognizes "-- migrate:up" and "-- migrate:down" followed by
+ * blanks or options, and only "transaction:false"/"true" in lower case;
+ * any other "-- migrate:..." line is a comment to it. */
 static void parse_dbmate(const char *s, size_t n, directive *dir)
 {
     dir->tool = MIGC_FORMAT_DBMATE;
     size_t skip;
-    if (starts_with_ci(s, n, "migrate:up")) {
+    if (n >= 10 && memcmp(s, "migrate:up", 10) == 0 &&
+        (n == 10 || s[10] == ' ' || s[10] == '\t')) {
         dir->kind = DIR_UP;
-        skip = strlen("migrate:up");
-    } else if (starts_with_ci(s, n, "migrate:down")) {
+        skip = 10;
+    } else if (n >= 12 && memcmp(s, "migrate:down", 12) == 0 &&
+               (n == 12 || s[12] == ' ' || s[12] == '\t')) {
         dir->kind = DIR_DOWN;
-        skip = strlen("migrate:down");
+        skip = 12;
     } else {
-        dir->kind = DIR_UNKNOWN;
-        dir->problem = "unknown dbmate annotation (expected migrate:up or "
-                       "migrate:down)";
-        return;
-    }
-    if (skip < n && s[skip] != ' ' && s[skip] != '\t') {
-        dir->kind = DIR_UNKNOWN;
-        dir->problem = "unknown dbmate annotation (expected migrate:up or "
-                       "migrate:down)";
+        dir->kind = DIR_NONE; /* "-- migrate: a note" is a comment */
+        dir->tool = 0;
         return;
     }
     wordlist wl;
     split_words(s + skip, n - skip, &wl);
     for (size_t i = 0; i < wl.count; i++) {
-        if (word_is(&wl, i, "transaction:false")) {
+        if (word_exact(&wl, i, "transaction:false")) {
             dir->no_transaction = true;
-        } else if (word_is(&wl, i, "transaction:true")) {
+        } else if (word_exact(&wl, i, "transaction:true")) {
             dir->transaction_on = true;
         } else {
             dir->kind = DIR_UNKNOWN;
-            dir->problem = "unknown dbmate option (expected "
-                           "transaction:false or transaction:true)";
+            dir->problem = word_is(&wl, i, "transaction:false") ||
+                                   word_is(&wl, i, "transaction:true")
+                               ? "dbmate reads transaction:false and "
+                                 "transaction:true only in lower case: it "
+                                 "would ignore this option"
+                               : "unknown dbmate option (expected "
+                                 "transaction:false or transaction:true)";
         }
     }
 }
@@ -160,6 +191,7 @@ static void parse_dbmate(const char *s, size_t n, directive *dir)
 static directive parse_directive(const char *s, size_t n)
 {
     directive dir = {DIR_NONE, 0, false, false, NULL};
+    const char *raw = s;
     s += 2;
     n -= 2;
     while (n > 0 && (*s == ' ' || *s == '\t'))
@@ -173,8 +205,8 @@ static directive parse_directive(const char *s, size_t n)
     if (word_is(&wl, 0, "+goose"))
         parse_goose(&wl, &dir);
     else if (word_is(&wl, 0, "+migrate"))
-        parse_sql_migrate(&wl, &dir);
-    else if (starts_with_ci(s, n, "migrate:"))
+        parse_sql_migrate(raw, &wl, &dir);
+    else if (n >= 8 && memcmp(s, "migrate:", 8) == 0)
         parse_dbmate(s, n, &dir);
     else if (starts_with_ci(s, n, "migc:")) {
         if (wl.count == 1 && word_is(&wl, 0, "migc:no-transaction")) {
@@ -188,15 +220,16 @@ static directive parse_directive(const char *s, size_t n)
     return dir;
 }
 
-static const char *format_name(migc_format f)
+/* The Up annotation of a single-file format, as users write it. */
+static const char *up_annotation(migc_format format)
 {
-    switch (f) {
-    case MIGC_FORMAT_GOLANG_MIGRATE: return "golang-migrate";
-    case MIGC_FORMAT_GOOSE: return "goose";
-    case MIGC_FORMAT_SQL_MIGRATE: return "sql-migrate";
-    case MIGC_FORMAT_DBMATE: return "dbmate";
+    switch (format) {
+    case MIGC_FORMAT_GOOSE: return "-- +goose Up";
+    case MIGC_FORMAT_SQL_MIGRATE: return "-- +migrate Up";
+    case MIGC_FORMAT_DBMATE: return "-- migrate:up";
+    case MIGC_FORMAT_GOLANG_MIGRATE: break;
     }
-    return "unknown";
+    return "";
 }
 
 const char *mc_no_transaction_directive(migc_format format, bool down)
@@ -433,7 +466,7 @@ static void on_directive(splitter *sp, const directive *dir, size_t at)
         mc_diag_at(sp->diag, MC_ERROR, sp->path, sp->text, sp->len, at,
                    "a %s annotation in a %s folder: one folder holds "
                    "migrations of one format",
-                   format_name(dir->tool), format_name(sp->format));
+                   mc_format_name(dir->tool), mc_format_name(sp->format));
         sp->ok = false;
         return;
     }
@@ -535,10 +568,7 @@ static void on_sql_token(splitter *sp, mc_token t)
                        t.start,
                        "SQL before the Up annotation (%s); it would never "
                        "run",
-                       sp->format == MIGC_FORMAT_GOOSE ? "-- +goose Up"
-                       : sp->format == MIGC_FORMAT_SQL_MIGRATE
-                           ? "-- +migrate Up"
-                           : "-- migrate:up");
+                       up_annotation(sp->format));
             sp->ok = false;
         }
         return;
@@ -548,7 +578,7 @@ static void on_sql_token(splitter *sp, mc_token t)
             return; /* an empty statement: nothing to run */
         sp->st_last = t.end;
         sp->st_semicolon = true;
-        if (!sp->in_block && sp->paren_depth == 0 && sp->begin_depth == 0)
+        if (sp->paren_depth == 0 && sp->begin_depth == 0)
             close_statement(sp);
         return;
     }
@@ -627,9 +657,7 @@ bool mc_split_file(const char *path, const char *text, size_t len,
     if (format != MIGC_FORMAT_GOLANG_MIGRATE && !sp.seen_up) {
         mc_diag_file(d, MC_ERROR, path, "no Up annotation (%s): migc cannot "
                      "tell what to run",
-                     format == MIGC_FORMAT_GOOSE ? "-- +goose Up"
-                     : format == MIGC_FORMAT_SQL_MIGRATE ? "-- +migrate Up"
-                                                         : "-- migrate:up");
+                     up_annotation(format));
         sp.ok = false;
     }
     if (!out->up.present)

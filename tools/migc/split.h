@@ -6,8 +6,11 @@
  * file is one section) and each section into statements, ending a statement
  * where psql would: at a ';' outside parentheses and outside a BEGIN ATOMIC
  * body, never inside a string, quoted identifier, dollar quote or comment.
- * Inside a StatementBegin/StatementEnd block (goose, sql-migrate) the whole
- * block is one statement, which may end without a ';'.
+ * StatementBegin/StatementEnd blocks (goose, sql-migrate) exist because
+ * those tools split on lines ending in ';'; migc splits the block with the
+ * same psql rules as everything else (so every statement in it is
+ * classified and sent on its own), and StatementEnd ends a statement that
+ * has no ';'.
  *
  * Statements keep their exact byte range: the statements and the text
  * between them (whitespace, comments, annotations) concatenate back to the

@@ -15,11 +15,6 @@ typedef struct planner {
     bool ok;
 } planner;
 
-static uint32_t line_of(const mc_stmt *st)
-{
-    return st->line;
-}
-
 static void mixed_error(planner *p, const mc_stmt *st)
 {
     mc_diag_at(p->diag, MC_ERROR, p->path, p->text, p->len, st->start,
@@ -101,9 +96,60 @@ static bool walk_transactional(planner *p, mc_stmt *st, size_t from,
                    "%s ends the migration's transaction: the script runs as "
                    "written, statement by statement, and what ran before "
                    "line %u stays committed if a later statement fails",
-                   first_commit->what, (unsigned)line_of(first_commit));
+                   first_commit->what, (unsigned)first_commit->line);
     }
     return as_written;
+}
+
+/* Walks a script that runs without migc's transaction: its own BEGIN and
+ * COMMIT run as written, but must pair up, and nothing may roll back. */
+static void walk_untransacted(planner *p, const mc_stmt *st, size_t n)
+{
+    const mc_stmt *open_begin = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t f = st[i].flags;
+        if (f & MIGC_STMT_BEGIN) {
+            if (open_begin) {
+                mc_diag_at(p->diag, MC_ERROR, p->path, p->text, p->len,
+                           st[i].start,
+                           "%s while the BEGIN at line %u is still open "
+                           "(transactions do not nest)",
+                           st[i].what, (unsigned)open_begin->line);
+                p->ok = false;
+            }
+            open_begin = &st[i];
+        } else if (f & MIGC_STMT_COMMIT) {
+            if (!open_begin) {
+                mc_diag_at(p->diag, MC_ERROR, p->path, p->text, p->len,
+                           st[i].start, "%s with no transaction open",
+                           st[i].what);
+                p->ok = false;
+            }
+            open_begin = NULL;
+        } else if (f & (MC_CLASS_ROLLBACK | MC_CLASS_PREPARE_TXN)) {
+            mc_diag_at(p->diag, MC_ERROR, p->path, p->text, p->len,
+                       st[i].start,
+                       "%s in a migration would silently undo its work while "
+                       "its history says applied; remove it",
+                       st[i].what);
+            p->ok = false;
+        } else if ((f & MIGC_STMT_NO_TRANSACTION) && open_begin) {
+            mc_diag_at(p->diag, MC_ERROR, p->path, p->text, p->len,
+                       st[i].start,
+                       "%s cannot run inside the transaction block opened "
+                       "at line %u",
+                       st[i].what, (unsigned)open_begin->line);
+            p->ok = false;
+        }
+    }
+    if (open_begin) {
+        mc_diag_at(p->diag, MC_ERROR, p->path, p->text, p->len,
+                   open_begin->start,
+                   "this %s is never committed: the script ends inside its "
+                   "transaction",
+                   open_begin->what);
+        p->ok = false;
+    }
 }
 
 bool mc_plan_transaction(const char *path, const char *text, size_t len,
@@ -124,21 +170,21 @@ bool mc_plan_transaction(const char *path, const char *text, size_t len,
             return false;
         }
         plan->mode = MIGC_TRANSACTION_NONE;
-        for (size_t i = 0; i < n; i++) {
-            if (st[i].flags & MC_CLASS_PREPARE_TXN) {
-                mc_diag_at(d, MC_ERROR, path, text, len, st[i].start,
-                           "PREPARE TRANSACTION in a migration leaves its "
-                           "changes in a prepared transaction nobody commits; "
-                           "remove it");
-                p.ok = false;
-            }
-        }
+        walk_untransacted(&p, st, n);
         return p.ok;
     }
 
     size_t from = 0, to = n;
     bool wrapped = n >= 2 && (st[0].flags & MIGC_STMT_BEGIN) &&
                    (st[n - 1].flags & MIGC_STMT_COMMIT);
+    if (wrapped && !mc_is_bare_begin(text, len, st[0].start, st[0].end)) {
+        mc_diag_at(d, MC_ERROR, path, text, len, st[0].start,
+                   "a BEGIN with transaction options cannot be absorbed: migc "
+                   "runs each migration in its own transaction at the "
+                   "server's default isolation; remove the options, or the "
+                   "BEGIN and COMMIT");
+        return false;
+    }
     if (wrapped) {
         st[0].flags |= MIGC_STMT_SKIP;
         st[n - 1].flags |= MIGC_STMT_SKIP;

@@ -137,21 +137,50 @@ bool mc_word_eq(const char *s, size_t n, const char *lower)
     return lower[i] == '\0';
 }
 
+/* Length of the well-formed UTF-8 sequence at p (1-4), or 0. */
+static size_t utf8_length(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xF0 && p[0] <= 0xF4   ? 4
+               : p[0] >= 0xE0                  ? 3
+               : p[0] >= 0xC2 && p[0] <= 0xDF ? 2
+                                               : 0;
+    if (n == 0 || p[0] > 0xF4)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
 void mc_buf_json_string(mc_buf *b, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
         switch (*p) {
-        case '"': mc_buf_puts(b, "\\\""); break;
-        case '\\': mc_buf_puts(b, "\\\\"); break;
-        case '\n': mc_buf_puts(b, "\\n"); break;
-        case '\r': mc_buf_puts(b, "\\r"); break;
-        case '\t': mc_buf_puts(b, "\\t"); break;
-        default:
-            if (*p < 0x20)
-                mc_buf_printf(b, "\\u%04x", *p);
-            else
-                mc_buf_putc(b, (char)*p);
+        case '"': mc_buf_puts(b, "\\\""); p++; continue;
+        case '\\': mc_buf_puts(b, "\\\\"); p++; continue;
+        case '\n': mc_buf_puts(b, "\\n"); p++; continue;
+        case '\r': mc_buf_puts(b, "\\r"); p++; continue;
+        case '\t': mc_buf_puts(b, "\\t"); p++; continue;
+        default: break;
         }
+        if (*p < 0x20) {
+            mc_buf_printf(b, "\\u%04x", *p);
+            p++;
+            continue;
+        }
+        size_t n = utf8_length(p);
+        if (n == 0) {
+            /* JSON is UTF-8: a byte that is not (a file name, say) becomes
+             * the replacement character. */
+            mc_buf_puts(b, "\\ufffd");
+            p++;
+            continue;
+        }
+        mc_buf_append(b, p, n);
+        p += n;
     }
 }
 
