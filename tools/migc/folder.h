@@ -51,6 +51,7 @@ typedef struct mc_folder {
 bool mc_folder_scan(const char *dir, mc_folder *out, mc_diag *d,
                     bool *io_error);
 
+/* Frees everything a scan allocated and zeroes *f. */
 void mc_folder_free(mc_folder *f);
 
 /* Name of a format as users know it ("golang-migrate", "goose", ...). */

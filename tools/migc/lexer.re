@@ -149,15 +149,21 @@ mc_token mc_lexer_next(mc_lexer *lx)
                                   YYCURSOR = lx->cursor;
                                   goto done;
                               }
-        [eE] [']              { QUOTED(scan_estring_body, MC_TOK_STRING, MC_TOK_UNTERMINATED_ESTRING); }
+        [eE] [']              { QUOTED(scan_estring_body, MC_TOK_STRING,
+                                       MC_TOK_UNTERMINATED_ESTRING); }
         ([bBxXnN] | [uU] "&") [']
-                              { QUOTED(scan_string_body, MC_TOK_STRING, MC_TOK_UNTERMINATED_STRING); }
-        [']                   { QUOTED(scan_string_body, MC_TOK_STRING, MC_TOK_UNTERMINATED_STRING); }
-        ([uU] "&")? ["]       { QUOTED(scan_quoted_ident_body, MC_TOK_QUOTED_IDENT, MC_TOK_UNTERMINATED_QUOTED_IDENT); }
+                              { QUOTED(scan_string_body, MC_TOK_STRING,
+                                       MC_TOK_UNTERMINATED_STRING); }
+        [']                   { QUOTED(scan_string_body, MC_TOK_STRING,
+                                       MC_TOK_UNTERMINATED_STRING); }
+        ([uU] "&")? ["]       { QUOTED(scan_quoted_ident_body,
+                                       MC_TOK_QUOTED_IDENT,
+                                       MC_TOK_UNTERMINATED_QUOTED_IDENT); }
         "$" (dolq_start dolq_cont*)? "$"
                               {
+                                  size_t dlen = (size_t)(YYCURSOR - start);
                                   lx->cursor = YYCURSOR;
-                                  tok.kind = scan_dollar_body(lx, start, (size_t)(YYCURSOR - start))
+                                  tok.kind = scan_dollar_body(lx, start, dlen)
                                       ? MC_TOK_DOLLAR_STRING
                                       : MC_TOK_UNTERMINATED_DOLLAR_STRING;
                                   YYCURSOR = lx->cursor;

@@ -7,9 +7,8 @@
  * statements, decides their transaction modes, and hashes them.  It also
  * builds a script's "image": the exact bytes the catalog embeds and the
  * runtime sends, every statement NUL-terminated (see migc_script in
- * migc/catalog.h).  Migrations are
- * loaded one at a time and released, so the compiler's memory stays
- * proportional to the largest migration.
+ * migc/catalog.h).  Migrations are loaded one at a time and released, so
+ * the compiler's memory stays proportional to the largest migration.
  */
 #ifndef MIGC_MIGRATION_H
 #define MIGC_MIGRATION_H
@@ -54,6 +53,8 @@ bool mc_migration_load(const mc_folder *f, const mc_entry *entry,
                        const unsigned char prev_chain[MIGC_SHA256_SIZE],
                        mc_migration *out, mc_diag *d, bool *io_error);
 
+/* Frees the texts, statements and paths a load allocated and zeroes *m;
+ * the entry it points to stays the folder's. */
 void mc_migration_release(mc_migration *m);
 
 /* Builds the image of script s: the bytes the catalog embeds, into `image`

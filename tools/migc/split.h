@@ -66,6 +66,8 @@ typedef struct mc_split {
 bool mc_split_file(const char *path, const char *text, size_t len,
                    migc_format format, mc_split *out, mc_diag *d);
 
+/* Frees the statement arrays of a split (not the text it points into) and
+ * zeroes it. */
 void mc_split_free(mc_split *s);
 
 /* The annotation that turns off transactions for a file of `format`, as a

@@ -46,20 +46,27 @@ typedef struct mc_buf {
     size_t cap;
 } mc_buf;
 
+/* Makes room for `extra` more bytes (and the NUL). */
 void mc_buf_reserve(mc_buf *b, size_t extra);
+/* Appends len bytes (which may contain NULs). */
 void mc_buf_append(mc_buf *b, const void *data, size_t len);
+/* Appends a C string. */
 void mc_buf_puts(mc_buf *b, const char *s);
+/* Appends one byte. */
 void mc_buf_putc(mc_buf *b, char c);
+/* Appends printf-formatted text. */
 void mc_buf_printf(mc_buf *b, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* The va_list form of mc_buf_printf. */
 void mc_buf_vprintf(mc_buf *b, const char *fmt, va_list ap)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 0)))
 #endif
     ;
+/* Frees the buffer's memory and empties it. */
 void mc_buf_free(mc_buf *b);
 
 /* ASCII case-insensitive comparison of the n bytes at s with the
