@@ -1,9 +1,13 @@
 /*
  * apply.c -- running one migration's script and recording it.
  *
- * A transactional script runs in one round trip: BEGIN, the history row,
- * every statement and COMMIT are pipelined (libpq pipeline mode, the
- * extended protocol, values as parameters) and the replies read once.
+ * A transactional script runs in two round trips: BEGIN, the history row
+ * and every statement are pipelined (libpq pipeline mode, the extended
+ * protocol, values as parameters) and their replies read at once; COMMIT
+ * is sent only then.  Were COMMIT in the pipeline, a migrating process
+ * killed mid-migration would leave the server to finish and commit the
+ * migration on its own: the service that asked for it never knew it
+ * succeeded, and a deploy that kills a stuck start expects it undone.
  * The history row is inserted first, so a concurrent applier that got past
  * the advisory lock (a pooler) waits on the primary key and then fails
  * with unique_violation instead of applying twice.  Statements go to libpq
@@ -187,6 +191,17 @@ static size_t add_timeouts(migc__ctx *ctx, query *q, char values[2][24],
     return n;
 }
 
+/* Runs one command outside the pipeline; on failure fills ctx->err. */
+static migc_result exec_params(migc__ctx *ctx, const char *sql, int n,
+                               const char *const *params, const char *what)
+{
+    PGresult *res = migc__exec(ctx, sql, n, params, what);
+    if (!res)
+        return ctx->err->code;
+    PQclear(res);
+    return MIGC_OK;
+}
+
 static migc_result apply_transactional(migc__ctx *ctx,
                                        const migc_migration *m)
 {
@@ -223,26 +238,16 @@ static migc_result apply_transactional(migc__ctx *ctx,
     q[n++] = (query){"SELECT pg_catalog.set_config('role', 'none', true)", 0,
                      NULL, TAG_BOOKKEEPING};
     q[n++] = (query){update, 1, rp.values, TAG_BOOKKEEPING};
-    q[n++] = (query){"COMMIT", 0, NULL, TAG_BOOKKEEPING};
     char what[256];
     snprintf(what, sizeof what, "migration %s (%s) failed", m->id, s->file);
     migc_result rc = run_pipeline(ctx, q, n, m, s, what);
+    if (rc == MIGC_OK)
+        rc = exec_params(ctx, "COMMIT", 0, NULL, "cannot commit");
     if (rc != MIGC_OK)
         rollback(ctx);
     free(q);
     free(insert);
     return rc;
-}
-
-/* Runs one command outside the pipeline; on failure fills ctx->err. */
-static migc_result exec_params(migc__ctx *ctx, const char *sql, int n,
-                               const char *const *params, const char *what)
-{
-    PGresult *res = migc__exec(ctx, sql, n, params, what);
-    if (!res)
-        return ctx->err->code;
-    PQclear(res);
-    return MIGC_OK;
 }
 
 /* Records the failure of a non-transactional migration in its row. */
@@ -385,8 +390,9 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
             if (!(s->statements[k].flags & MIGC_STMT_SKIP))
                 q[n++] = (query){s->sql + s->statements[k].offset, 0, NULL,
                                  (long)k};
-        q[n++] = (query){"COMMIT", 0, NULL, TAG_BOOKKEEPING};
         rc = run_pipeline(ctx, q, n, m, s, what);
+        if (rc == MIGC_OK)
+            rc = exec_params(ctx, "COMMIT", 0, NULL, "cannot commit");
         if (rc != MIGC_OK)
             rollback(ctx);
         free(q);

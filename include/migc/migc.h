@@ -5,7 +5,7 @@
  * (see <migc/catalog.h>) and calls migc_up() once at startup, on its own
  * libpq connection.  migc_up() applies what is pending exactly once, however
  * many replicas start together: each transactional migration atomically
- * with its history row, in one round trip; every applied migration verified
+ * with its history row, in two round trips; every applied migration verified
  * against its hash; a failure reported at the migration's file:line:col.
  * When nothing is pending it costs one round trip.
  *
