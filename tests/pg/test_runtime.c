@@ -465,6 +465,54 @@ static void test_down_force_status(void)
     PQfinish(conn);
 }
 
+/* ---- policies ---------------------------------------------------------- */
+
+static void test_policies(void)
+{
+    th_case("ahead, missing and out-of-order policies");
+    migc_error err;
+    migc_options opt = MIGC_OPTIONS_INIT;
+    /* A database ahead of the binary (a rolling deploy): fine by default. */
+    PGconn *conn = fresh_database("ahead");
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_OK);
+    migc_catalog five = seven_catalog;
+    five.count = 5;
+    CHECK_INT(migc_up(conn, &five, NULL, &err), MIGC_OK);
+    opt.flags = MIGC_REFUSE_AHEAD;
+    CHECK_INT(migc_up(conn, &five, &opt, &err), MIGC_EAHEAD);
+    CHECK(strstr(err.message, "migration 6") != NULL);
+
+    /* An applied migration the binary lacks. */
+    migc_migration without3[6];
+    for (size_t i = 0, k = 0; i < 7; i++)
+        if (i != 2)
+            without3[k++] = seven_catalog.migrations[i];
+    migc_catalog gap = seven_catalog;
+    gap.migrations = without3;
+    gap.count = 6;
+    CHECK_INT(migc_up(conn, &gap, NULL, &err), MIGC_EMISSING);
+    CHECK_INT(err.version, 3);
+    opt.flags = MIGC_ALLOW_MISSING;
+    CHECK_INT(migc_up(conn, &gap, &opt, &err), MIGC_OK);
+    PQfinish(conn);
+
+    /* A pending migration older than an applied one. */
+    conn = fresh_database("out_of_order");
+    CHECK_INT(migc_up(conn, &gap, NULL, &err), MIGC_OK);
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_EOUTOFORDER);
+    CHECK_INT(err.version, 3);
+    CHECK_STR(err.file, "seven/000003_table_3.up.sql");
+    CHECK(!table_exists(conn, "t3"));
+    opt.flags = MIGC_ALLOW_OUT_OF_ORDER;
+    CHECK_INT(migc_up(conn, &seven_catalog, &opt, &err), MIGC_OK);
+    CHECK(table_exists(conn, "t3"));
+    /* and the next start is the one-round-trip one again */
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_OK);
+    check_value(conn, "SELECT applied_count FROM migc_history WHERE id = '7'",
+                "7");
+    PQfinish(conn);
+}
+
 /* ---- the service flags ------------------------------------------------- */
 
 /* Runs migc_main with stdout captured into *out (malloc'd). */
@@ -537,6 +585,7 @@ int main(void)
     test_plan();
     test_settings_do_not_leak();
     test_down_force_status();
+    test_policies();
     test_service_flags();
     th_case("");
     return th_finish();
