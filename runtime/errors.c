@@ -77,6 +77,9 @@ const char *migc__label(const migc_migration *m)
     return m->id;
 }
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
 static void set_message(migc__ctx *ctx, migc_result code, const char *fmt,
                         va_list ap)
 {

@@ -281,7 +281,7 @@ static double round_trip(int round)
                     round, i, (long)pids[i], ROUND_TIMEOUT_S);
             kill(pids[i], SIGKILL);
             waitpid(pids[i], &status[i], 0);
-            CHECK(!"a replica hung");
+            th_check(false, __FILE__, __LINE__, "a replica hung");
             continue;
         }
         if (WIFEXITED(status[i])) {
@@ -294,7 +294,7 @@ static double round_trip(int round)
                     round, i, WTERMSIG(status[i]),
                     WTERMSIG(status[i]) == SIGALRM ? " (its watchdog: hung)"
                                                    : "");
-            CHECK(!"a replica died of a signal");
+            th_check(false, __FILE__, __LINE__, "a replica died of a signal");
         }
     }
     check_database(conninfo);
