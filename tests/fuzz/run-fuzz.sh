@@ -11,7 +11,8 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/migc-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 "$src/tests/fuzz/make-corpus.sh" "$src" "$work/seeds"
-artifacts=${FUZZ_ARTIFACTS:-$work/artifacts}
+# Inputs that fail are kept (beside the build) to become regression tests.
+artifacts=${FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
 mkdir -p "$artifacts"
 status=0
 for target in split folder; do
@@ -24,7 +25,7 @@ for target in split folder; do
             -artifact_prefix="$artifacts/$target-" -print_final_stats=1 \
             "$work/corpus-$target" 2> "$work/$target.log"; then
         status=1
-        tail -60 "$work/$target.log" >&2
+        grep -v -E '^#[0-9]+' "$work/$target.log" | tail -40 >&2
         echo "fuzz_$target failed; inputs kept in $artifacts" >&2
     fi
     grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$work/$target.log" || true

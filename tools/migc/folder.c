@@ -356,7 +356,7 @@ static void scan_single_file(mc_folder *f, char **names, size_t n,
     }
     /* sql-migrate identifies migrations by file name: one version may
      * appear in several files there. */
-    if (f->format == MIGC_FORMAT_SQL_MIGRATE)
+    if (f->format == MIGC_FORMAT_SQL_MIGRATE && f->count > 1)
         qsort(f->entries, f->count, sizeof *f->entries, compare_entries);
     else
         sort_and_drop_duplicates(f, d, ok);
