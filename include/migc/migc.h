@@ -34,6 +34,14 @@
 extern "C" {
 #endif
 
+/* Marks the library's public functions (the shared library exports only
+ * those). */
+#if defined(__GNUC__)
+#define MIGC_API __attribute__((visibility("default")))
+#else
+#define MIGC_API
+#endif
+
 /* ---- results and errors ------------------------------------------------ */
 
 /* Result codes.  The numbers are stable. */
@@ -58,7 +66,7 @@ typedef enum migc_result {
 } migc_result;
 
 /* A short, static, English description of a result code. */
-const char *migc_strerror(migc_result code);
+MIGC_API const char *migc_strerror(migc_result code);
 
 /* Details of a failure.  Every string is NUL-terminated (empty when
  * unknown); `file` and `statement` point into the catalog (static data) or
@@ -85,7 +93,7 @@ typedef struct migc_error {
  * column (when the statement is known).  Writes at most size bytes
  * (NUL-terminated) to buf and returns the length the full text needs, like
  * snprintf.  Passwords never appear in errors. */
-size_t migc_format_error(const migc_error *err, char *buf, size_t size);
+MIGC_API size_t migc_format_error(const migc_error *err, char *buf, size_t size);
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -136,18 +144,18 @@ typedef struct migc_options {
 /* Applies the catalog's pending migrations (up to options->target_version
  * when set).  Returns MIGC_OK when the database is up to date afterwards;
  * err (may be NULL) receives the details of a failure. */
-migc_result migc_up(PGconn *conn, const migc_catalog *catalog,
+MIGC_API migc_result migc_up(PGconn *conn, const migc_catalog *catalog,
                     const migc_options *options, migc_error *err);
 
 /* Reverts the `steps` newest applied migrations (steps < 0: all of them),
  * newest first, each with its down script.  A migration without a down
  * script stops the run with MIGC_ENODOWN before anything is reverted. */
-migc_result migc_down(PGconn *conn, const migc_catalog *catalog,
+MIGC_API migc_result migc_down(PGconn *conn, const migc_catalog *catalog,
                       const migc_options *options, int steps,
                       migc_error *err);
 
 /* Reverts every applied migration newer than `version` (0: all). */
-migc_result migc_down_to(PGconn *conn, const migc_catalog *catalog,
+MIGC_API migc_result migc_down_to(PGconn *conn, const migc_catalog *catalog,
                          const migc_options *options, int64_t version,
                          migc_error *err);
 
@@ -155,7 +163,7 @@ migc_result migc_down_to(PGconn *conn, const migc_catalog *catalog,
  * any SQL: the catalog's migrations up to it are recorded applied (an
  * interrupted one included), later ones forgotten.  version 0 forgets all.
  * For recovering by hand; logs loudly. */
-migc_result migc_force(PGconn *conn, const migc_catalog *catalog,
+MIGC_API migc_result migc_force(PGconn *conn, const migc_catalog *catalog,
                        const migc_options *options, int64_t version,
                        migc_error *err);
 
@@ -191,10 +199,10 @@ typedef struct migc_status_report {
 
 /* Reads the state of every migration without taking any lock or changing
  * anything.  *report is allocated; free it with migc_status_free. */
-migc_result migc_status(PGconn *conn, const migc_catalog *catalog,
+MIGC_API migc_result migc_status(PGconn *conn, const migc_catalog *catalog,
                         const migc_options *options,
                         migc_status_report **report, migc_error *err);
-void migc_status_free(migc_status_report *report);
+MIGC_API void migc_status_free(migc_status_report *report);
 
 /* Output formats of the printing functions. */
 typedef enum migc_output_format {
@@ -203,7 +211,7 @@ typedef enum migc_output_format {
 } migc_output_format;
 
 /* Prints the status table (or JSON) to out. */
-migc_result migc_print_status(PGconn *conn, const migc_catalog *catalog,
+MIGC_API migc_result migc_print_status(PGconn *conn, const migc_catalog *catalog,
                               const migc_options *options, FILE *out,
                               migc_output_format format, migc_error *err);
 
@@ -211,7 +219,7 @@ migc_result migc_print_status(PGconn *conn, const migc_catalog *catalog,
  * lock: the current and target versions, then every pending migration with
  * its file, hash, transaction mode and statements, and warnings on
  * statements that take strong locks or rewrite tables. */
-migc_result migc_print_plan(PGconn *conn, const migc_catalog *catalog,
+MIGC_API migc_result migc_print_plan(PGconn *conn, const migc_catalog *catalog,
                             const migc_options *options, FILE *out,
                             migc_output_format format, migc_error *err);
 
@@ -231,23 +239,23 @@ migc_result migc_print_plan(PGconn *conn, const migc_catalog *catalog,
  * migc_format_error) and returns the exit status for the program: 0 on
  * success, 1 on failure.  Otherwise it returns -1 and the service goes on
  * (and calls migc_up on its own connection). */
-int migc_main(int argc, char **argv, const migc_catalog *catalog,
+MIGC_API int migc_main(int argc, char **argv, const migc_catalog *catalog,
               const migc_options *options);
 
 /* ---- catalog helpers --------------------------------------------------- */
 
 /* The version of the runtime library ("0.1.0"); a static string. */
-const char *migc_version(void);
+MIGC_API const char *migc_version(void);
 
 /* Returns the migration of `catalog` whose id (decimal version, or the
  * sql-migrate file name) is `id`, or NULL when there is none.  The result
  * points into the catalog's static data. */
-const migc_migration *migc_catalog_find(const migc_catalog *catalog,
+MIGC_API const migc_migration *migc_catalog_find(const migc_catalog *catalog,
                                         const char *id);
 
 /* Returns 0 when `catalog` was generated for this runtime's catalog ABI and
  * its migrations are in strictly increasing order, -1 otherwise. */
-int migc_catalog_check(const migc_catalog *catalog);
+MIGC_API int migc_catalog_check(const migc_catalog *catalog);
 
 #ifdef __cplusplus
 }
