@@ -1,28 +1,42 @@
 #!/usr/bin/env bash
-# The quick start: installs what is missing, builds migc, then checks,
-# lists and compiles the example service's migrations/ into a C catalog and
-# compiles that catalog with the strictest warnings.  Safe to run again.
+# The quick start.  Installs what is missing, builds migc and the example
+# service (docservice, with migrations/ compiled in), then runs the service
+# against a database: $DATABASE_URL when it is set, otherwise a throwaway
+# PostgreSQL this script starts and removes itself.  The service migrates
+# the empty database, does a little work, and then shows
+# --print-schema-plan and --migrate-status.  Safe to run again.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+build="$root/build"
+
+if [ "${1:-}" = --demo ]; then
+    # The demo itself, run with a database at hand.  It runs from an empty
+    # folder: the schema lives in the binary, not in files next to it.
+    service="$build/examples/docservice"
+    cd "$(mktemp -d)"
+    echo "== docservice (migrates, then works) =="
+    "$service"
+    echo
+    echo "== docservice again (nothing to migrate) =="
+    "$service"
+    echo
+    echo "== docservice --print-schema-plan =="
+    "$service" --print-schema-plan
+    echo
+    echo "== docservice --migrate-status =="
+    "$service" --migrate-status
+    exit 0
+fi
+
 cd "$root"
 tests/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > build.configure.log 2>&1 ||
-    { cat build.configure.log; exit 1; }
-cmake --build build
-migc=build/tools/migc/migc
-mkdir -p build/quickstart
-
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
+cmake --build "$build" --target docservice pgfix_run
 echo
-echo "== migc check migrations =="
-"$migc" check migrations
+if [ -n "${DATABASE_URL:-}" ]; then
+    exec bash "$0" --demo
+fi
+echo "DATABASE_URL is not set: starting a throwaway PostgreSQL"
 echo
-echo "== migc list migrations =="
-"$migc" list migrations
-echo
-echo "== migc compile migrations =="
-"$migc" compile migrations -o build/quickstart/app_migrations.c \
-    --header build/quickstart/app_migrations.h --name app_migrations
-cc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude \
-    -c build/quickstart/app_migrations.c -o build/quickstart/app_migrations.o
-echo "wrote build/quickstart/app_migrations.c ($(wc -c < build/quickstart/app_migrations.c) bytes)," \
-     "compiled warning-free to build/quickstart/app_migrations.o"
+exec "$build/tests/pgfix_run" bash "$0" --demo
