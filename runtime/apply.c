@@ -115,16 +115,6 @@ static void rollback(migc__ctx *ctx)
     PQclear(res);
 }
 
-static void hex(const unsigned char *b, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < MIGC_SHA256_SIZE; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * MIGC_SHA256_SIZE] = '\0';
-}
-
 /* The parameters of a history row. */
 typedef struct row_params {
     char version[24];
@@ -139,8 +129,8 @@ static void fill_row(row_params *p, const migc_migration *m, bool transactional,
                      const char *state, uint32_t done)
 {
     snprintf(p->version, sizeof p->version, "%lld", (long long)m->version);
-    hex(m->up.sha256, p->up);
-    hex(m->chain_sha256, p->chain);
+    migc__hex(m->up.sha256, MIGC_SHA256_SIZE, p->up);
+    migc__hex(m->chain_sha256, MIGC_SHA256_SIZE, p->chain);
     snprintf(p->done, sizeof p->done, "%u", (unsigned)done);
     snprintf(p->total, sizeof p->total, "%u", (unsigned)m->up.statement_count);
     p->values[0] = m->id;
@@ -202,50 +192,69 @@ static migc_result exec_params(migc__ctx *ctx, const char *sql, int n,
     return MIGC_OK;
 }
 
-static migc_result apply_transactional(migc__ctx *ctx,
-                                       const migc_migration *m)
+/* Runs script s of migration m in one transaction: BEGIN, the timeouts,
+ * the `before` bookkeeping, every statement, the `after` bookkeeping --
+ * pipelined -- and COMMIT once all their replies are in.  Rolls back on
+ * failure. */
+static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
+                                      const migc_script *s,
+                                      const query *before, size_t nbefore,
+                                      const query *after, size_t nafter,
+                                      const char *what)
 {
-    const migc_script *s = &m->up;
-    query *q = calloc(s->statement_count + 8, sizeof *q);
-    char *insert = insert_sql(ctx);
-    char update[512];
-    snprintf(update, sizeof update,
-             "UPDATE %s SET duration_ms = (extract(epoch FROM "
-             "clock_timestamp() - applied_at) * 1000)::bigint WHERE id = $1",
-             ctx->table);
-    if (!q || !insert) {
-        free(q);
-        free(insert);
+    query *q = calloc(s->statement_count + nbefore + nafter + 3, sizeof *q);
+    if (!q)
         return migc__fail(ctx, MIGC_EINVAL, "out of memory");
-    }
-    row_params rp;
-    fill_row(&rp, m, true, "applied", s->statement_count);
     char tv[2][24];
     const char *const tparams[2][2] = {{"lock_timeout", tv[0]},
                                        {"statement_timeout", tv[1]}};
     size_t n = 0;
     q[n++] = (query){"BEGIN", 0, NULL, TAG_BOOKKEEPING};
     n += add_timeouts(ctx, q + n, tv, tparams);
-    q[n++] = (query){insert, 10, rp.values, TAG_BOOKKEEPING};
+    for (size_t k = 0; k < nbefore; k++)
+        q[n++] = before[k];
     for (uint32_t i = 0; i < s->statement_count; i++) {
         const migc_statement *st = &s->statements[i];
         if (!(st->flags & MIGC_STMT_SKIP))
             q[n++] = (query){s->sql + st->offset, 0, NULL, (long)i};
     }
-    /* A migration may SET ROLE to one that cannot write the history: do
-     * the bookkeeping as the session's own user (for this transaction
-     * only; the session's settings are restored afterwards anyway). */
-    q[n++] = (query){"SELECT pg_catalog.set_config('role', 'none', true)", 0,
-                     NULL, TAG_BOOKKEEPING};
-    q[n++] = (query){update, 1, rp.values, TAG_BOOKKEEPING};
-    char what[256];
-    snprintf(what, sizeof what, "migration %s (%s) failed", m->id, s->file);
+    for (size_t k = 0; k < nafter; k++)
+        q[n++] = after[k];
     migc_result rc = run_pipeline(ctx, q, n, m, s, what);
     if (rc == MIGC_OK)
         rc = exec_params(ctx, "COMMIT", 0, NULL, "cannot commit");
     if (rc != MIGC_OK)
         rollback(ctx);
     free(q);
+    return rc;
+}
+
+static migc_result apply_transactional(migc__ctx *ctx,
+                                       const migc_migration *m)
+{
+    const migc_script *s = &m->up;
+    char *insert = insert_sql(ctx);
+    if (!insert)
+        return migc__fail(ctx, MIGC_EINVAL, "out of memory");
+    char update[512];
+    snprintf(update, sizeof update,
+             "UPDATE %s SET duration_ms = (extract(epoch FROM "
+             "clock_timestamp() - applied_at) * 1000)::bigint WHERE id = $1",
+             ctx->table);
+    row_params rp;
+    fill_row(&rp, m, true, "applied", s->statement_count);
+    /* The history row first: a concurrent applier waits on its key. */
+    const query before[1] = {{insert, 10, rp.values, TAG_BOOKKEEPING}};
+    /* A migration may SET ROLE to one that cannot write the history: do
+     * the bookkeeping as the session's own user (for this transaction
+     * only; the session's settings are restored afterwards anyway). */
+    const query after[2] = {
+        {"SELECT pg_catalog.set_config('role', 'none', true)", 0, NULL,
+         TAG_BOOKKEEPING},
+        {update, 1, rp.values, TAG_BOOKKEEPING}};
+    char what[256];
+    snprintf(what, sizeof what, "migration %s (%s) failed", m->id, s->file);
+    migc_result rc = run_in_transaction(ctx, m, s, before, 1, after, 2, what);
     free(insert);
     return rc;
 }
@@ -376,26 +385,8 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
              s->file);
     migc_result rc;
     if (s->transaction == MIGC_TRANSACTION_SINGLE) {
-        query *q = calloc(s->statement_count + 8, sizeof *q);
-        if (!q)
-            return migc__fail(ctx, MIGC_EINVAL, "out of memory");
-        char tv[2][24];
-        const char *const tparams[2][2] = {{"lock_timeout", tv[0]},
-                                           {"statement_timeout", tv[1]}};
-        size_t n = 0;
-        q[n++] = (query){"BEGIN", 0, NULL, TAG_BOOKKEEPING};
-        n += add_timeouts(ctx, q + n, tv, tparams);
-        q[n++] = (query){del, 1, params, TAG_BOOKKEEPING};
-        for (uint32_t k = 0; k < s->statement_count; k++)
-            if (!(s->statements[k].flags & MIGC_STMT_SKIP))
-                q[n++] = (query){s->sql + s->statements[k].offset, 0, NULL,
-                                 (long)k};
-        rc = run_pipeline(ctx, q, n, m, s, what);
-        if (rc == MIGC_OK)
-            rc = exec_params(ctx, "COMMIT", 0, NULL, "cannot commit");
-        if (rc != MIGC_OK)
-            rollback(ctx);
-        free(q);
+        const query before[1] = {{del, 1, params, TAG_BOOKKEEPING}};
+        rc = run_in_transaction(ctx, m, s, before, 1, NULL, 0, what);
     } else {
         char mark[512];
         snprintf(mark, sizeof mark,

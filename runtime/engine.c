@@ -190,16 +190,6 @@ static size_t catalog_index(const migc_catalog *cat, const char *id)
     return cat->count;
 }
 
-static void hex12(const unsigned char *b, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (int i = 0; i < 6; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[12] = '\0';
-}
-
 /* Reports an interrupted or failed non-transactional migration. */
 static migc_result interrupted(migc__ctx *ctx, const migc__row *r, size_t i)
 {
@@ -257,8 +247,8 @@ static migc_result verify(migc__ctx *ctx, migc__history *h, verdict *v,
         const migc_migration *m = &cat->migrations[i];
         if (memcmp(r->up_sha256, m->up.sha256, MIGC_SHA256_SIZE) != 0) {
             char now[13], then[13];
-            hex12(m->up.sha256, now);
-            hex12(r->up_sha256, then);
+            migc__hex(m->up.sha256, 6, now);
+            migc__hex(r->up_sha256, 6, then);
             migc__fail(ctx, MIGC_EEDITED,
                        "migration %s (%s) was edited after it was applied: "
                        "its SHA-256 is %s..., the database recorded %s...",
@@ -536,14 +526,8 @@ static migc_result force_rows(migc__ctx *ctx, int64_t version)
         if (m->version > version)
             break;
         char ver[24], up[65], chain[65], total[16];
-        static const char d[] = "0123456789abcdef";
-        for (int k = 0; k < MIGC_SHA256_SIZE; k++) {
-            up[2 * k] = d[m->up.sha256[k] >> 4];
-            up[2 * k + 1] = d[m->up.sha256[k] & 15];
-            chain[2 * k] = d[m->chain_sha256[k] >> 4];
-            chain[2 * k + 1] = d[m->chain_sha256[k] & 15];
-        }
-        up[64] = chain[64] = '\0';
+        migc__hex(m->up.sha256, MIGC_SHA256_SIZE, up);
+        migc__hex(m->chain_sha256, MIGC_SHA256_SIZE, chain);
         snprintf(ver, sizeof ver, "%lld", (long long)m->version);
         snprintf(total, sizeof total, "%u", (unsigned)m->up.statement_count);
         const char *params[8] = {

@@ -53,6 +53,16 @@ void migc__copy(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
+void migc__hex(const unsigned char *b, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 double migc__now_ms(void)
 {
     struct timespec ts;

@@ -126,17 +126,6 @@ PGresult *migc__exec(migc__ctx *ctx, const char *sql, int nparams,
     return NULL;
 }
 
-/* hex text of the catalog's bytes */
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 bool migc__up_to_date(migc__ctx *ctx)
 {
     const migc_catalog *cat = ctx->cat;
@@ -155,7 +144,7 @@ bool migc__up_to_date(migc__ctx *ctx)
     bool ok = false;
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
         char chain[2 * MIGC_SHA256_SIZE + 1];
-        hex(last->chain_sha256, MIGC_SHA256_SIZE, chain);
+        migc__hex(last->chain_sha256, MIGC_SHA256_SIZE, chain);
         ok = strcmp(PQgetvalue(res, 0, 0), last->id) == 0 &&
              strcmp(PQgetvalue(res, 0, 1), chain) == 0 &&
              strtoll(PQgetvalue(res, 0, 2), NULL, 10) == (long long)cat->count &&

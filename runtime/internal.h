@@ -134,6 +134,8 @@ void migc__log(migc__ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* Lower-case hex of the n bytes at b into out (2n + 1 bytes). */
+void migc__hex(const unsigned char *b, size_t n, char *out);
 /* strlcpy */
 void migc__copy(char *dst, size_t size, const char *src);
 /* Milliseconds of a monotonic clock. */

@@ -339,21 +339,11 @@ static const char *mode_text(const migc_script *s)
     return "?";
 }
 
-static void hex(const unsigned char *b, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < MIGC_SHA256_SIZE; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * MIGC_SHA256_SIZE] = '\0';
-}
-
 static void plan_text_migration(FILE *out, const migc_migration *m)
 {
     const migc_script *s = &m->up;
     char sha[2 * MIGC_SHA256_SIZE + 1];
-    hex(s->sha256, sha);
+    migc__hex(s->sha256, MIGC_SHA256_SIZE, sha);
     fprintf(out, "\n%s %s\n", m->id, m->name);
     fprintf(out, "  file:        %s\n  sha256:      %s\n", s->file, sha);
     fprintf(out, "  transaction: %s\n  statements:  %u\n", mode_text(s),
@@ -382,7 +372,7 @@ static void plan_json_migration(FILE *out, const migc_migration *m, bool first)
 {
     const migc_script *s = &m->up;
     char sha[2 * MIGC_SHA256_SIZE + 1];
-    hex(s->sha256, sha);
+    migc__hex(s->sha256, MIGC_SHA256_SIZE, sha);
     fprintf(out, "%s\n    {\"version\": %lld, \"id\": ", first ? "" : ",",
             (long long)m->version);
     json_str(out, m->id);
