@@ -6,8 +6,8 @@
 # <target>_migrations (made a C identifier).
 #
 # migc runs again whenever a migration is edited, added or removed, on a
-# plain `cmake --build`: migc writes a depfile naming the folder and every
-# file in it.  An unchanged rebuild does nothing.  A rebuilt migc
+# plain `cmake --build` (Ninja: from the depfile migc writes; Makefiles:
+# from a CONFIGURE_DEPENDS glob).  An unchanged rebuild does nothing.  A rebuilt migc
 # regenerates too: the migc target is in both COMMAND and DEPENDS.
 #
 # Works the same after add_subdirectory(), FetchContent and
@@ -43,24 +43,33 @@ function(add_migrations target)
   set(depfile "${outdir}/${ARG_NAME}.d")
   file(MAKE_DIRECTORY "${outdir}")
 
-  # migc leaves an unchanged output untouched.  Ninja's restat then knows
-  # nothing needs rebuilding; Make judges by time stamps, so there the
-  # outputs are touched after each run instead.
-  set(touch "")
-  if(NOT CMAKE_GENERATOR MATCHES "Ninja")
-    set(touch COMMAND "${CMAKE_COMMAND}" -E touch_nocreate "${source}"
-              "${header}")
+  if(CMAKE_GENERATOR MATCHES "Ninja")
+    # migc's depfile names the folder and every migration; an unchanged
+    # output is left untouched and Ninja's restat skips what depends on it.
+    add_custom_command(
+      OUTPUT "${source}" "${header}"
+      COMMAND "$<TARGET_FILE:migc::migc>" compile "${dir}" -o "${source}"
+              --header "${header}" --name "${ARG_NAME}" --depfile "${depfile}"
+      DEPENDS migc::migc "${dir}"
+      DEPFILE "${depfile}"
+      COMMENT "Compiling migrations in ${ARG_DIRECTORY}"
+      VERBATIM)
+  else()
+    # The Makefile generators keep depfile entries of removed files
+    # forever (and rebuild on every run), so the folder's files are listed
+    # with a glob that the build itself re-checks (CONFIGURE_DEPENDS: an
+    # added or removed file re-runs CMake on the next build).  Make judges
+    # by time stamps, so the outputs are touched after each run.
+    file(GLOB files CONFIGURE_DEPENDS "${dir}/*")
+    add_custom_command(
+      OUTPUT "${source}" "${header}"
+      COMMAND "$<TARGET_FILE:migc::migc>" compile "${dir}" -o "${source}"
+              --header "${header}" --name "${ARG_NAME}"
+      COMMAND "${CMAKE_COMMAND}" -E touch_nocreate "${source}" "${header}"
+      DEPENDS migc::migc "${dir}" ${files}
+      COMMENT "Compiling migrations in ${ARG_DIRECTORY}"
+      VERBATIM)
   endif()
-
-  add_custom_command(
-    OUTPUT "${source}" "${header}"
-    COMMAND "$<TARGET_FILE:migc::migc>" compile "${dir}" -o "${source}"
-            --header "${header}" --name "${ARG_NAME}" --depfile "${depfile}"
-    ${touch}
-    DEPENDS migc::migc "${dir}"
-    DEPFILE "${depfile}"
-    COMMENT "Compiling migrations in ${ARG_DIRECTORY}"
-    VERBATIM)
   target_sources(${target} PRIVATE "${source}" "${header}")
   target_include_directories(${target} PRIVATE "${outdir}")
   target_link_libraries(${target} PRIVATE migc::runtime)

@@ -1,0 +1,1 @@
+ALTER TABLE events ADD COLUMN kind text NOT NULL DEFAULT 'unknown';
