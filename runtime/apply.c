@@ -77,7 +77,7 @@ static migc_result run_batch(migc__ctx *ctx, const query *q, size_t n,
             bool statement = q[i].tag >= 0;
             rc = migc__fail_server(ctx, statement ? MIGC_EMIGRATION
                                                   : MIGC_EHISTORY,
-                                   res, "%s", what);
+                                   res, "%s failed", what);
             if (statement && m && s)
                 migc__locate(ctx, m, s, (uint32_t)q[i].tag, res);
             else if (m)
@@ -221,8 +221,16 @@ static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
     for (size_t k = 0; k < nafter; k++)
         q[n++] = after[k];
     migc_result rc = run_pipeline(ctx, q, n, m, s, what);
-    if (rc == MIGC_OK)
-        rc = exec_params(ctx, "COMMIT", 0, NULL, "cannot commit");
+    if (rc == MIGC_OK) {
+        /* A deferred constraint fails here: the migration's own error. */
+        PGresult *res = PQexec(ctx->conn, "COMMIT");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            rc = migc__fail_server(ctx, MIGC_EMIGRATION, res,
+                                   "%s failed at COMMIT", what);
+            migc__locate(ctx, m, s, UINT32_MAX, NULL);
+        }
+        PQclear(res);
+    }
     if (rc != MIGC_OK)
         rollback(ctx);
     free(q);
@@ -253,7 +261,7 @@ static migc_result apply_transactional(migc__ctx *ctx,
          TAG_BOOKKEEPING},
         {update, 1, rp.values, TAG_BOOKKEEPING}};
     char what[256];
-    snprintf(what, sizeof what, "migration %s (%s) failed", m->id, s->file);
+    snprintf(what, sizeof what, "migration %s (%s)", m->id, s->file);
     migc_result rc = run_in_transaction(ctx, m, s, before, 1, after, 2, what);
     free(insert);
     return rc;
@@ -277,21 +285,69 @@ static void record_failure(migc__ctx *ctx, const migc_migration *m,
     *ctx->err = saved;
 }
 
+/* Session-level timeouts for a script that runs statement by statement
+ * (restored with the other session settings when the call ends). */
+static migc_result set_session_timeouts(migc__ctx *ctx)
+{
+    static const char sql[] = "SELECT pg_catalog.set_config($1, $2, false)";
+    char v[24];
+    migc_result rc = MIGC_OK;
+    if (ctx->opt.lock_timeout_ms > 0) {
+        snprintf(v, sizeof v, "%d", ctx->opt.lock_timeout_ms);
+        const char *p[2] = {"lock_timeout", v};
+        rc = exec_params(ctx, sql, 2, p, "cannot set lock_timeout");
+    }
+    if (rc == MIGC_OK && ctx->opt.statement_timeout_ms > 0) {
+        snprintf(v, sizeof v, "%d", ctx->opt.statement_timeout_ms);
+        const char *p[2] = {"statement_timeout", v};
+        rc = exec_params(ctx, sql, 2, p, "cannot set statement_timeout");
+    }
+    return rc;
+}
+
+/* Refuses a statement-by-statement script without the session lock. */
+static migc_result needs_session_lock(migc__ctx *ctx, const migc_migration *m,
+                                      const migc_script *s)
+{
+    if (!(ctx->opt.flags & MIGC_NO_SESSION_LOCK))
+        return MIGC_OK;
+    return migc__fail(ctx, MIGC_EINVAL,
+                      "migration %s (%s) runs without a transaction, which "
+                      "needs the session lock that MIGC_NO_SESSION_LOCK "
+                      "turns off; run it through a direct connection",
+                      m->id, s->file);
+}
+
+/* True when, in an as-written script, statement `at` runs inside the
+ * transaction migc opened or the script's own BEGIN reopened. */
+static bool inside_transaction_at(const migc_script *s, uint32_t at)
+{
+    bool in_txn = true;
+    for (uint32_t i = 0; i < at && i < s->statement_count; i++) {
+        uint32_t f = s->statements[i].flags;
+        if (f & MIGC_STMT_SKIP)
+            continue;
+        if (f & MIGC_STMT_BEGIN)
+            in_txn = true;
+        else if (f & MIGC_STMT_COMMIT)
+            in_txn = false;
+    }
+    return in_txn;
+}
+
 static migc_result apply_statementwise(migc__ctx *ctx,
-                                       const migc_migration *m,
+                                       const migc_migration *m, bool resume,
                                        uint32_t resume_from)
 {
     const migc_script *s = &m->up;
     bool as_written = s->transaction == MIGC_TRANSACTION_AS_WRITTEN;
-    if (ctx->opt.flags & MIGC_NO_SESSION_LOCK)
-        return migc__fail(ctx, MIGC_EINVAL,
-                          "migration %s (%s) runs without a transaction, which "
-                          "needs the session lock that MIGC_NO_SESSION_LOCK "
-                          "turns off; apply it through a direct connection",
-                          m->id, s->file);
+    migc_result rc = needs_session_lock(ctx, m, s);
+    if (rc == MIGC_OK)
+        rc = set_session_timeouts(ctx);
+    if (rc != MIGC_OK)
+        return rc;
     char sql[1024];
-    migc_result rc;
-    if (resume_from == 0) {
+    if (!resume) {
         char *insert = insert_sql(ctx);
         if (!insert)
             return migc__fail(ctx, MIGC_EINVAL, "out of memory");
@@ -312,8 +368,10 @@ static migc_result apply_statementwise(migc__ctx *ctx,
     if (rc != MIGC_OK)
         return rc;
     double start = migc__now_ms();
-    if (as_written && (rc = exec_params(ctx, "BEGIN", 0, NULL,
-                                        "cannot begin")) != MIGC_OK)
+    /* As written: migc opens the transaction the script's own COMMIT ends;
+     * a resumed script reopens it only where it was open. */
+    if (as_written && inside_transaction_at(s, resume_from) &&
+        (rc = exec_params(ctx, "BEGIN", 0, NULL, "cannot begin")) != MIGC_OK)
         return rc;
     snprintf(sql, sizeof sql,
              "UPDATE %s SET statements_done = $2::integer WHERE id = $1",
@@ -359,13 +417,14 @@ static migc_result apply_statementwise(migc__ctx *ctx,
     return MIGC_OK;
 }
 
-migc_result migc__apply_up(migc__ctx *ctx, size_t i, uint32_t resume_from)
+migc_result migc__apply_up(migc__ctx *ctx, size_t i, bool resume,
+                           uint32_t done)
 {
     const migc_migration *m = &ctx->cat->migrations[i];
     double start = migc__now_ms();
     migc_result rc = m->up.transaction == MIGC_TRANSACTION_SINGLE
                          ? apply_transactional(ctx, m)
-                         : apply_statementwise(ctx, m, resume_from);
+                         : apply_statementwise(ctx, m, resume, done);
     if (rc == MIGC_OK)
         migc__log(ctx, "migc: applied %s %s in %.1f ms (%s)", m->id, m->name,
                   migc__now_ms() - start, m->up.file);
@@ -381,18 +440,27 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
     snprintf(del, sizeof del, "DELETE FROM %s WHERE id = $1", ctx->table);
     const char *params[1] = {m->id};
     char what[256];
-    snprintf(what, sizeof what, "reverting migration %s (%s) failed", m->id,
+    snprintf(what, sizeof what, "the revert of migration %s (%s)", m->id,
              s->file);
     migc_result rc;
     if (s->transaction == MIGC_TRANSACTION_SINGLE) {
         const query before[1] = {{del, 1, params, TAG_BOOKKEEPING}};
         rc = run_in_transaction(ctx, m, s, before, 1, NULL, 0, what);
     } else {
-        char mark[512];
+        char mark[512], total[16];
         snprintf(mark, sizeof mark,
-                 "UPDATE %s SET state = 'reverting', error = NULL WHERE id = $1",
+                 "UPDATE %s SET state = 'reverting', error = NULL, "
+                 "statements_done = 0, statements_total = $2::integer "
+                 "WHERE id = $1",
                  ctx->table);
-        rc = exec_params(ctx, mark, 1, params, "cannot record the revert");
+        snprintf(total, sizeof total, "%u", (unsigned)s->statement_count);
+        const char *mark_params[2] = {m->id, total};
+        rc = needs_session_lock(ctx, m, s);
+        if (rc == MIGC_OK)
+            rc = set_session_timeouts(ctx);
+        if (rc == MIGC_OK)
+            rc = exec_params(ctx, mark, 2, mark_params,
+                             "cannot record the revert");
         bool as_written = s->transaction == MIGC_TRANSACTION_AS_WRITTEN;
         if (rc == MIGC_OK && as_written)
             rc = exec_params(ctx, "BEGIN", 0, NULL, "cannot begin");
@@ -403,16 +471,20 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
             PGresult *res = PQexec(ctx->conn, s->sql + st->offset);
             ExecStatusType status = PQresultStatus(res);
             if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-                rc = migc__fail_server(ctx, MIGC_EMIGRATION, res, "%s", what);
+                rc = migc__fail_server(ctx, MIGC_EMIGRATION, res,
+                                       "%s failed", what);
                 migc__locate(ctx, m, s, k, res);
                 rollback(ctx);
-                char sql[512];
+                char sql[512], done[16];
                 snprintf(sql, sizeof sql,
-                         "UPDATE %s SET error = $2 WHERE id = $1", ctx->table);
+                         "UPDATE %s SET error = $2, statements_done = "
+                         "$3::integer WHERE id = $1",
+                         ctx->table);
+                snprintf(done, sizeof done, "%u", (unsigned)k);
                 migc_error saved = *ctx->err;
-                const char *p2[2] = {m->id, saved.message};
+                const char *p2[3] = {m->id, saved.message, done};
                 if (!migc__connection_lost(ctx->conn))
-                    exec_params(ctx, sql, 2, p2, "cannot record the failure");
+                    exec_params(ctx, sql, 3, p2, "cannot record the failure");
                 *ctx->err = saved;
             }
             PQclear(res);

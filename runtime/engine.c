@@ -26,6 +26,7 @@ typedef struct setting {
 typedef struct settings {
     setting *items;
     size_t count;
+    bool taken;            /* the snapshot was read: restore it at the end */
     int client_encoding;   /* to restore, or -1 */
 } settings;
 
@@ -87,7 +88,7 @@ static void settings_restore(PGconn *conn, const settings *before)
     if (PQstatus(conn) != CONNECTION_OK ||
         PQtransactionStatus(conn) != PQTRANS_IDLE)
         return;
-    settings now = {NULL, 0, -1};
+    settings now = {NULL, 0, false, -1};
     if (!settings_read(conn, &now))
         return;
     for (size_t i = 0; i < now.count; i++) {
@@ -145,6 +146,7 @@ static migc_result session_begin(migc__ctx *ctx, settings *saved)
     if (!settings_read(ctx->conn, saved))
         return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
                                  "cannot read the session settings");
+    saved->taken = true;
     /* The catalog is UTF-8 and was split with standard-conforming strings. */
     int utf8 = pg_char_to_encoding("UTF8");
     if (PQclientEncoding(ctx->conn) != utf8) {
@@ -166,7 +168,8 @@ static migc_result session_begin(migc__ctx *ctx, settings *saved)
 
 static void session_end(migc__ctx *ctx, settings *saved)
 {
-    settings_restore(ctx->conn, saved);
+    if (saved->taken)
+        settings_restore(ctx->conn, saved);
     if (saved->client_encoding >= 0 && !migc__connection_lost(ctx->conn))
         PQsetClientEncoding(ctx->conn,
                             pg_encoding_to_char(saved->client_encoding));
@@ -190,25 +193,41 @@ static size_t catalog_index(const migc_catalog *cat, const char *id)
     return cat->count;
 }
 
-/* Reports an interrupted or failed non-transactional migration. */
+/* Reports an interrupted or failed non-transactional migration (or
+ * revert). */
 static migc_result interrupted(migc__ctx *ctx, const migc__row *r, size_t i)
 {
     const migc_migration *m = &ctx->cat->migrations[i];
     bool reverting = strcmp(r->state, "reverting") == 0;
     const migc_script *s = reverting ? &m->down : &m->up;
+    bool failed = strcmp(r->state, "failed") == 0 || (reverting && r->error);
     migc__fail(ctx, MIGC_EINTERRUPTED,
-               "migration %s (%s) did not finish %s: statement %u of %u %s%s%s",
+               "migration %s (%s) did not finish %s: statement %u of %u %s",
                m->id, s->file, reverting ? "reverting" : "applying",
-               (unsigned)r->done + 1, (unsigned)r->total,
-               strcmp(r->state, "failed") == 0 ? "failed" : "was interrupted",
-               r->error ? ": " : "", r->error ? r->error : "");
+               (unsigned)r->done + 1, (unsigned)s->statement_count,
+               failed ? "failed" : "was interrupted");
     migc__locate(ctx, m, s, r->done, NULL);
-    snprintf(ctx->err->hint, sizeof ctx->err->hint,
-             "statements 1 to %u completed. Check the database, then either "
-             "resume at statement %u (--migrate-retry, MIGC_RETRY_INTERRUPTED), "
-             "or record the migration as applied (--migrate-force=%lld) or as "
-             "not applied (--migrate-force to the version before it)",
-             (unsigned)r->done, (unsigned)r->done + 1, (long long)m->version);
+    char done[64];
+    if (r->done == 0)
+        snprintf(done, sizeof done, "no statement completed");
+    else
+        snprintf(done, sizeof done, "statements 1 to %u completed",
+                 (unsigned)r->done);
+    if (r->error)
+        migc__copy(ctx->err->detail, sizeof ctx->err->detail, r->error);
+    if (reverting)
+        snprintf(ctx->err->hint, sizeof ctx->err->hint,
+                 "%s. Finish the revert by hand, then record the state: "
+                 "--migrate-force to the version before %lld (reverted), or "
+                 "--migrate-force=%lld (still applied)",
+                 done, (long long)m->version, (long long)m->version);
+    else
+        snprintf(ctx->err->hint, sizeof ctx->err->hint,
+                 "%s. Check the database, then either resume at statement "
+                 "%u (--migrate-retry, MIGC_RETRY_INTERRUPTED), or record the "
+                 "migration as applied (--migrate-force=%lld) or as not "
+                 "applied (--migrate-force to the version before it)",
+                 done, (unsigned)r->done + 1, (long long)m->version);
     return MIGC_EINTERRUPTED;
 }
 
@@ -341,8 +360,10 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
             rc = MIGC_EOUTOFORDER;
             break;
         }
-        rc = migc__apply_up(ctx, i, r ? r->done : 0);
-        if (rc != MIGC_OK && strcmp(ctx->err->sqlstate, "23505") == 0 &&
+        rc = migc__apply_up(ctx, i, r != NULL, r ? r->done : 0);
+        if (rc != MIGC_OK && !r &&
+            m->up.transaction == MIGC_TRANSACTION_SINGLE &&
+            strcmp(ctx->err->sqlstate, "23505") == 0 &&
             ctx->err->statement_index == 0) {
             /* Another process inserted this history row first (no session
              * lock through a pooler): read the history again. */
@@ -376,14 +397,16 @@ migc_result migc_up(PGconn *conn, const migc_catalog *catalog,
         migc__ctx_free(&ctx);
         return MIGC_OK;
     }
-    settings saved = {NULL, 0, -1};
+    settings saved = {NULL, 0, false, -1};
     if (rc == MIGC_OK)
         rc = session_begin(&ctx, &saved);
     if (rc == MIGC_OK)
         rc = migc__lock(&ctx);
     if (rc == MIGC_OK)
         rc = migc__history_ensure(&ctx);
-    for (int pass = 0; rc == MIGC_OK && pass < 1000; pass++) {
+    /* Each repeated pass follows a migration another applier completed, so
+     * there are at most as many as migrations. */
+    for (size_t pass = 0; rc == MIGC_OK && pass <= catalog->count; pass++) {
         bool again;
         rc = up_pass(&ctx, &again);
         if (!again)
@@ -406,7 +429,7 @@ static migc_result down_common(PGconn *conn, const migc_catalog *catalog,
 {
     migc__ctx ctx;
     migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, err);
-    settings saved = {NULL, 0, -1};
+    settings saved = {NULL, 0, false, -1};
     if (rc == MIGC_OK)
         rc = session_begin(&ctx, &saved);
     if (rc == MIGC_OK)
@@ -519,7 +542,8 @@ static migc_result force_rows(migc__ctx *ctx, int64_t version)
              "up_sha256 = excluded.up_sha256, chain_sha256 = "
              "excluded.chain_sha256, statements_done = excluded.statements_done, "
              "error = 'forced' WHERE h.state <> 'applied' OR h.up_sha256 <> "
-             "excluded.up_sha256 RETURNING id",
+             "excluded.up_sha256 OR h.chain_sha256 <> excluded.chain_sha256 "
+             "RETURNING id",
              ctx->table);
     for (size_t i = 0; i < cat->count; i++) {
         const migc_migration *m = &cat->migrations[i];
@@ -561,7 +585,7 @@ migc_result migc_force(PGconn *conn, const migc_catalog *catalog,
                             "version %lld is not in the catalog",
                             (long long)version);
     }
-    settings saved = {NULL, 0, -1};
+    settings saved = {NULL, 0, false, -1};
     if (rc == MIGC_OK)
         rc = session_begin(&ctx, &saved);
     if (rc == MIGC_OK)

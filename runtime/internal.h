@@ -117,10 +117,11 @@ migc_result migc__unlock(migc__ctx *ctx, migc_result so_far);
 
 /* ---- apply.c ---- */
 
-/* Applies migration m (index i of the catalog), recording it in the
- * history.  `resume_from` > 0 resumes a non-transactional migration at that
- * statement (0-based count of statements already done). */
-migc_result migc__apply_up(migc__ctx *ctx, size_t i, uint32_t resume_from);
+/* Applies migration i of the catalog, recording it in the history.  With
+ * `resume` (a non-transactional migration whose row exists, interrupted or
+ * failed), it continues at statement `done` (the count already done). */
+migc_result migc__apply_up(migc__ctx *ctx, size_t i, bool resume,
+                           uint32_t done);
 /* Reverts migration i with its down script, removing its history row. */
 migc_result migc__apply_down(migc__ctx *ctx, size_t i);
 

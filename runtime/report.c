@@ -267,12 +267,18 @@ static size_t statement_words(const char *s, char words[][24], size_t max)
     return n;
 }
 
+/* Index of the first `w` at or after `from`, or n. */
+static size_t find_word(char words[][24], size_t n, size_t from, const char *w)
+{
+    for (size_t i = from; i < n; i++)
+        if (strcmp(words[i], w) == 0)
+            return i;
+    return n;
+}
+
 static bool has(char words[][24], size_t n, const char *w)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(words[i], w) == 0)
-            return true;
-    return false;
+    return find_word(words, n, 0, w) < n;
 }
 
 /* A warning about locks or rewrites a statement causes, or NULL. */
@@ -291,7 +297,9 @@ static const char *lock_warning(const char *stmt)
                               "it builds (SHARE lock); CREATE INDEX "
                               "CONCURRENTLY does not";
     if (strcmp(w[0], "ALTER") == 0 && n > 1 && strcmp(w[1], "TABLE") == 0) {
-        if (has(w, n, "TYPE") && has(w, n, "ALTER"))
+        /* ALTER [COLUMN] x [SET DATA] TYPE: an ALTER after ALTER TABLE */
+        size_t alter = find_word(w, n, 2, "ALTER");
+        if (alter < n && find_word(w, n, alter + 1, "TYPE") < n)
             return "ALTER TABLE ... ALTER COLUMN ... TYPE may rewrite the "
                    "whole table under an ACCESS EXCLUSIVE lock";
         if (has(w, n, "SET") && has(w, n, "NOT") && has(w, n, "NULL"))
@@ -442,15 +450,26 @@ migc_result migc_print_plan(PGconn *conn, const migc_catalog *catalog,
                 (long long)r->current_version, (long long)target, pending);
     }
     size_t shown = 0;
+    bool allow_old = options && (options->flags & MIGC_ALLOW_OUT_OF_ORDER);
     for (size_t i = 0; i < r->count; i++) {
         const migc_status_entry *e = &r->entries[i];
-        if (e->state == MIGC_STATE_PENDING || e->state == MIGC_STATE_APPLIED ||
-            (e->state == MIGC_STATE_MISSING && e->version > target))
+        bool out_of_order = e->state == MIGC_STATE_PENDING &&
+                            e->version < r->current_version && !allow_old;
+        if (!out_of_order &&
+            (e->state == MIGC_STATE_PENDING || e->state == MIGC_STATE_APPLIED ||
+             (e->state == MIGC_STATE_MISSING && e->version > target)))
             continue;
         char line[1024];
-        snprintf(line, sizeof line, "migration %s (%s) is %s%s%s", e->id,
-                 e->file ? e->file : e->name, state_name(e->state),
-                 e->error[0] ? ": " : "", e->error);
+        if (out_of_order)
+            snprintf(line, sizeof line,
+                     "migration %s (%s) is pending but older than the applied "
+                     "version %lld: up refuses it unless out-of-order "
+                     "migrations are allowed",
+                     e->id, e->file, (long long)r->current_version);
+        else
+            snprintf(line, sizeof line, "migration %s (%s) is %s%s%s", e->id,
+                     e->file ? e->file : e->name, state_name(e->state),
+                     e->error[0] ? ": " : "", e->error);
         if (json) {
             fputs(shown ? ", " : "", out);
             json_str(out, line);

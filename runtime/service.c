@@ -10,6 +10,7 @@
  * passwords, and migc adds none.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,8 @@ static request parse(int argc, char **argv)
             rq.number = 1;
             if (*v && strcmp(v, "all") == 0)
                 rq.number = -1;
-            else if (*v && !parse_number(v, &rq.number))
+            else if (*v && (!parse_number(v, &rq.number) ||
+                            rq.number > INT_MAX))
                 rq.bad = a;
         } else if ((v = flag(a, "--migrate-to"))) {
             rq.act = ACT_TO;
@@ -164,7 +166,9 @@ int migc_main(int argc, char **argv, const migc_catalog *catalog,
     case ACT_TO: {
         migc_status_report *st = NULL;
         rc = migc_status(conn, catalog, &opt, &st, &err);
-        if (rc == MIGC_OK && st->current_version > rq.number) {
+        /* At or past the version: revert down to it (nothing when equal);
+         * before it: apply up to it. */
+        if (rc == MIGC_OK && st->current_version >= rq.number) {
             rc = migc_down_to(conn, catalog, &opt, rq.number, &err);
         } else if (rc == MIGC_OK) {
             opt.target_version = rq.number;

@@ -237,8 +237,9 @@ MIGC_API migc_result migc_print_plan(PGconn *conn, const migc_catalog *catalog,
  * --migrate-only, it connects (DATABASE_URL, else libpq's PG* environment),
  * does that, prints to stdout (errors to stderr, formatted like
  * migc_format_error) and returns the exit status for the program: 0 on
- * success, 1 on failure.  Otherwise it returns -1 and the service goes on
- * (and calls migc_up on its own connection). */
+ * success, 1 on failure, 2 when the flag's value cannot be understood.
+ * Otherwise it returns -1 and the service goes on (and calls migc_up on its
+ * own connection). */
 MIGC_API int migc_main(int argc, char **argv, const migc_catalog *catalog,
               const migc_options *options);
 

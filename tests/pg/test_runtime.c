@@ -33,6 +33,7 @@ extern const migc_catalog edited_a_catalog;
 extern const migc_catalog edited_b_catalog;
 extern const migc_catalog edited_crlf_catalog;
 extern const migc_catalog leak_catalog;
+extern const migc_catalog retry_catalog;
 
 /* A new connection to the existing database `name` of the cluster. */
 static PGconn *connect_to(const char *name)
@@ -513,6 +514,56 @@ static void test_policies(void)
     PQfinish(conn);
 }
 
+/* ---- a failed non-transactional migration, and its retry --------------- */
+
+static void test_failed_then_retried(void)
+{
+    th_case("failed non-transactional migration, then retry");
+    PGconn *conn = fresh_database("retry");
+    migc_error err;
+    CHECK_INT(migc_up(conn, &retry_catalog, NULL, &err), MIGC_EMIGRATION);
+    CHECK_STR(err.sqlstate, "23505");
+    CHECK_INT(err.statement_index, 1);
+    check_value(conn, history_ids, "1:applied,2:failed");
+    /* The next start refuses, saying where it stopped. */
+    CHECK_INT(migc_up(conn, &retry_catalog, NULL, &err), MIGC_EINTERRUPTED);
+    CHECK_INT(err.version, 2);
+    CHECK_STR(err.file, "retry/000002_r_x.up.sql");
+    CHECK_INT(err.line, 2);
+    CHECK(strstr(err.hint, "no statement completed") != NULL);
+    /* The documented way out: fix the data, drop the invalid index the
+     * failed build left, retry. */
+    PGresult *r = PQexec(conn, "DELETE FROM r WHERE ctid NOT IN (SELECT "
+                               "min(ctid) FROM r GROUP BY x); DROP INDEX r_x");
+    CHECK_INT(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    migc_options opt = MIGC_OPTIONS_INIT;
+    opt.flags = MIGC_RETRY_INTERRUPTED;
+    CHECK_INT(migc_up(conn, &retry_catalog, &opt, &err), MIGC_OK);
+    check_value(conn, history_ids, "1:applied,2:applied");
+    check_value(conn, "SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                      "'r_x'::regclass",
+                "t");
+    CHECK_INT(migc_up(conn, &retry_catalog, NULL, &err), MIGC_OK);
+    PQfinish(conn);
+}
+
+/* ---- an early refusal leaves the session alone ------------------------- */
+
+static void test_refusal_keeps_settings(void)
+{
+    th_case("a read-only refusal keeps the session's settings");
+    PGconn *conn = fresh_database("readonly");
+    PGresult *r = PQexec(conn, "SET search_path = custom, public; "
+                               "SET default_transaction_read_only = on");
+    PQclear(r);
+    migc_error err;
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_EREADONLY);
+    check_value(conn, "SHOW search_path", "custom, public");
+    check_value(conn, "SHOW default_transaction_read_only", "on");
+    PQfinish(conn);
+}
+
 /* ---- the service flags ------------------------------------------------- */
 
 /* Runs migc_main with stdout captured into *out (malloc'd). */
@@ -586,6 +637,8 @@ int main(void)
     test_settings_do_not_leak();
     test_down_force_status();
     test_policies();
+    test_failed_then_retried();
+    test_refusal_keeps_settings();
     test_service_flags();
     th_case("");
     return th_finish();

@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -388,7 +389,9 @@ static int cmd_check(const args *a)
     mc_pipeline_result r;
     mc_pipeline_scan(a->positional[0], &folder, &d, &r);
     mc_pipeline_load(&folder, &d, NULL, NULL, &r);
-    if (d.errors == 0 && !r.io_error)
+    if (d.errors == 0 && !r.io_error && folder.count == 0)
+        printf("%s: no migrations, ok\n", folder.dir);
+    else if (d.errors == 0 && !r.io_error)
         printf("%s: %zu migration%s, %s format, ok\n", folder.dir,
                folder.count, folder.count == 1 ? "" : "s",
                mc_format_name(folder.format));
@@ -671,6 +674,12 @@ static bool parse_count(const char *s, long long *out)
     return true;
 }
 
+/* Like parse_count, for values that must fit in an int (milliseconds). */
+static bool parse_int(const char *s, long long *out)
+{
+    return parse_count(s, out) && *out <= INT_MAX;
+}
+
 static int cmd_database(const args *a)
 {
     if (a->help) {
@@ -681,19 +690,20 @@ static int cmd_database(const args *a)
     bool is_down = strcmp(cmd, "down") == 0, is_force = strcmp(cmd, "force") == 0;
     int want = (is_down && !a->all) || is_force ? 2 : 1;
     if (a->npositional != want)
-        return usage_error("%s needs %s (see migc %s --help)", cmd,
+        return usage_error("%s needs %s", cmd,
                            is_force  ? "a folder and a version"
                            : is_down ? "a folder and a count, or --all"
-                                     : "one folder",
-                           cmd);
+                                     : "one folder");
     long long number = 0, to = 0, lock_ms = 0, stmt_ms = 0;
     if (want == 2 && !parse_count(a->positional[1], &number))
         return usage_error("%s is not a number", a->positional[1]);
     if (a->to && !parse_count(a->to, &to))
         return usage_error("--to %s is not a version", a->to);
-    if (a->lock_timeout && !parse_count(a->lock_timeout, &lock_ms))
+    if (want == 2 && is_down && number > INT_MAX)
+        return usage_error("%s is too many migrations", a->positional[1]);
+    if (a->lock_timeout && !parse_int(a->lock_timeout, &lock_ms))
         return usage_error("--lock-timeout %s is not a number", a->lock_timeout);
-    if (a->statement_timeout && !parse_count(a->statement_timeout, &stmt_ms))
+    if (a->statement_timeout && !parse_int(a->statement_timeout, &stmt_ms))
         return usage_error("--statement-timeout %s is not a number",
                            a->statement_timeout);
 
