@@ -17,9 +17,11 @@
  * progress after each, so an interruption leaves a row that says exactly
  * which statement did not complete.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -112,6 +114,62 @@ static void rollback(migc__ctx *ctx)
         PQtransactionStatus(ctx->conn) == PQTRANS_IDLE)
         return;
     PGresult *res = PQexec(ctx->conn, "ROLLBACK");
+    PQclear(res);
+}
+
+/* True when `word` occurs in text as a whole identifier (any case). */
+static bool mentions_word(const char *text, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = text; *p; p++) {
+        if (strncasecmp(p, word, n) != 0)
+            continue;
+        bool before = p == text || !(isalnum((unsigned char)p[-1]) ||
+                                     p[-1] == '_');
+        bool after = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+        if (before && after)
+            return true;
+    }
+    return false;
+}
+
+/* After a lock timeout (SQLSTATE 55P03), names the session that holds a
+ * lock on a table the failed statement mentions: its process id, state,
+ * how long its transaction has been open, the lock and its query.  The
+ * description goes into the error's detail. */
+static void describe_lock_blocker(migc__ctx *ctx)
+{
+    migc_error *e = ctx->err;
+    if (strcmp(e->sqlstate, "55P03") != 0 || !e->statement ||
+        migc__connection_lost(ctx->conn))
+        return;
+    PGresult *res = PQexec(
+        ctx->conn,
+        "SELECT a.pid, l.mode, c.relname, coalesce(a.state, ''), "
+        "coalesce(extract(epoch FROM now() - a.xact_start)::bigint, 0), "
+        "left(coalesce(a.query, ''), 200) FROM pg_catalog.pg_locks l "
+        "JOIN pg_catalog.pg_class c ON c.oid = l.relation "
+        "JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.granted AND l.pid <> pg_catalog.pg_backend_pid() AND "
+        "l.database = (SELECT oid FROM pg_catalog.pg_database WHERE "
+        "datname = pg_catalog.current_database()) "
+        "ORDER BY a.xact_start NULLS LAST");
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        for (int i = 0; i < PQntuples(res); i++) {
+            if (!mentions_word(e->statement, PQgetvalue(res, i, 2)))
+                continue;
+            snprintf(e->detail, sizeof e->detail,
+                     "blocked by process %s (%s, transaction open for %s s), "
+                     "which holds %s on \"%s\": %s",
+                     PQgetvalue(res, i, 0), PQgetvalue(res, i, 3),
+                     PQgetvalue(res, i, 4), PQgetvalue(res, i, 1),
+                     PQgetvalue(res, i, 2), PQgetvalue(res, i, 5));
+            snprintf(e->hint, sizeof e->hint,
+                     "nothing of the migration was applied; end that "
+                     "transaction, or retry later (lock_retries)");
+            break;
+        }
+    }
     PQclear(res);
 }
 
@@ -231,8 +289,10 @@ static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
         }
         PQclear(res);
     }
-    if (rc != MIGC_OK)
+    if (rc != MIGC_OK) {
         rollback(ctx);
+        describe_lock_blocker(ctx);
+    }
     free(q);
     return rc;
 }
@@ -390,6 +450,7 @@ static migc_result apply_statementwise(migc__ctx *ctx,
             migc__locate(ctx, m, s, i, res);
             PQclear(res);
             rollback(ctx);
+            describe_lock_blocker(ctx);
             record_failure(ctx, m, i);
             return ctx->err->code;
         }

@@ -361,6 +361,22 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
             break;
         }
         rc = migc__apply_up(ctx, i, r != NULL, r ? r->done : 0);
+        for (int attempt = 0;
+             rc == MIGC_EMIGRATION && attempt < ctx->opt.lock_retries &&
+             m->up.transaction == MIGC_TRANSACTION_SINGLE &&
+             strcmp(ctx->err->sqlstate, "55P03") == 0;
+             attempt++) {
+            int wait = 500 << (attempt < 5 ? attempt : 5);
+            if (wait > 10000)
+                wait = 10000;
+            migc__log(ctx, "migc: migration %s hit lock_timeout (%s); "
+                           "trying again in %d ms",
+                      m->id, ctx->err->detail[0] ? ctx->err->detail
+                                                 : "a lock is held",
+                      wait);
+            migc__sleep_ms(wait);
+            rc = migc__apply_up(ctx, i, false, 0);
+        }
         if (rc != MIGC_OK && !r &&
             m->up.transaction == MIGC_TRANSACTION_SINGLE &&
             strcmp(ctx->err->sqlstate, "23505") == 0 &&

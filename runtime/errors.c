@@ -63,6 +63,12 @@ void migc__hex(const unsigned char *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+void migc__sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 double migc__now_ms(void)
 {
     struct timespec ts;

@@ -139,6 +139,8 @@ void migc__log(migc__ctx *ctx, const char *fmt, ...)
 void migc__hex(const unsigned char *b, size_t n, char *out);
 /* strlcpy */
 void migc__copy(char *dst, size_t size, const char *src);
+/* Sleeps ms milliseconds. */
+void migc__sleep_ms(int ms);
 /* Milliseconds of a monotonic clock. */
 double migc__now_ms(void);
 

@@ -20,12 +20,6 @@
 /* Polling interval while another process holds the lock. */
 #define POLL_MS 50
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Runs pg_try_advisory_lock or pg_advisory_unlock; returns 1 (true),
  * 0 (false) or -1 (error, reported). */
 static int lock_call(migc__ctx *ctx, const char *function)
@@ -68,7 +62,7 @@ migc_result migc__lock(migc__ctx *ctx)
                               "another process held the migration lock of "
                               "%s for more than %d ms",
                               ctx->table, ctx->opt.lock_wait_ms);
-        sleep_ms(POLL_MS);
+        migc__sleep_ms(POLL_MS);
     }
 }
 

@@ -130,6 +130,10 @@ typedef struct migc_options {
     int lock_wait_ms;           /* wait for another replica: 0 = 10 minutes,
                                    < 0 = forever */
     int lock_timeout_ms;        /* lock_timeout per migration; 0 = server's */
+    int lock_retries;           /* a transactional migration that hit
+                                   lock_timeout is tried again this many
+                                   times, waiting 0.5 s, 1 s, 2 s, ... (at
+                                   most 10 s) in between; 0 = never */
     int statement_timeout_ms;   /* statement_timeout per migration; 0 = server's */
     int64_t target_version;     /* migc_up: apply up to this version; 0 = all */
     unsigned flags;             /* MIGC_ALLOW_* and friends */
@@ -137,7 +141,7 @@ typedef struct migc_options {
     void *log_ctx;
 } migc_options;
 
-#define MIGC_OPTIONS_INIT {NULL, NULL, 0, 0, 0, 0, 0u, NULL, NULL}
+#define MIGC_OPTIONS_INIT {NULL, NULL, 0, 0, 0, 0, 0, 0u, NULL, NULL}
 
 /* ---- operations -------------------------------------------------------- */
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ extern const migc_catalog edited_b_catalog;
 extern const migc_catalog edited_crlf_catalog;
 extern const migc_catalog leak_catalog;
 extern const migc_catalog retry_catalog;
+extern const migc_catalog locked_catalog;
 
 /* A new connection to the existing database `name` of the cluster. */
 static PGconn *connect_to(const char *name)
@@ -548,6 +550,57 @@ static void test_failed_then_retried(void)
     PQfinish(conn);
 }
 
+/* ---- lock_timeout ------------------------------------------------------- */
+
+static void test_lock_timeout(void)
+{
+    th_case("lock_timeout names the blocker; lock_retries waits it out");
+    PGconn *conn = fresh_database("locked");
+    migc_error err;
+    migc_options opt = MIGC_OPTIONS_INIT;
+    opt.target_version = 1;
+    CHECK_INT(migc_up(conn, &locked_catalog, &opt, &err), MIGC_OK);
+    PGconn *holder = connect_to("locked");
+    PGresult *r = PQexec(holder, "BEGIN; SELECT count(*) FROM lk");
+    PQclear(r);
+    char pid[32];
+    snprintf(pid, sizeof pid, "process %d ", PQbackendPID(holder));
+
+    opt = (migc_options)MIGC_OPTIONS_INIT;
+    opt.lock_timeout_ms = 200;
+    CHECK_INT(migc_up(conn, &locked_catalog, &opt, &err), MIGC_EMIGRATION);
+    CHECK_STR(err.sqlstate, "55P03");
+    CHECK_INT(err.version, 2);
+    CHECK(strstr(err.detail, pid) != NULL);
+    CHECK(strstr(err.detail, "AccessShareLock on \"lk\"") != NULL);
+    CHECK(strstr(err.detail, "idle in transaction") != NULL);
+    check_value(conn, history_ids, "1:applied");
+    check_value(conn, "SELECT count(*) FROM information_schema.columns "
+                      "WHERE table_name = 'lk' AND column_name = 'y'",
+                "0");
+
+    /* With retries, the migration goes through once the lock is gone. */
+    pid_t child = fork();
+    if (child == 0) {
+        PGconn *c = connect_to("locked");
+        migc_options o = MIGC_OPTIONS_INIT;
+        o.lock_timeout_ms = 200;
+        o.lock_retries = 8;
+        migc_error e;
+        _exit(migc_up(c, &locked_catalog, &o, &e) == MIGC_OK ? 0 : 1);
+    }
+    struct timespec pause = {1, 500 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    r = PQexec(holder, "COMMIT");
+    PQclear(r);
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    check_value(conn, history_ids, "1:applied,2:applied");
+    PQfinish(holder);
+    PQfinish(conn);
+}
+
 /* ---- an early refusal leaves the session alone ------------------------- */
 
 static void test_refusal_keeps_settings(void)
@@ -639,6 +692,7 @@ int main(void)
     test_policies();
     test_failed_then_retried();
     test_refusal_keeps_settings();
+    test_lock_timeout();
     test_service_flags();
     th_case("");
     return th_finish();

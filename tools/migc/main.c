@@ -132,6 +132,8 @@ static const char database_help[] =
     "  --allow-out-of-order    apply pending migrations older than applied ones\n"
     "  --schema S, --table T   the history table (default public.migc_history)\n"
     "  --lock-timeout MS       lock_timeout for each migration\n"
+    "  --lock-retries N        try a migration that hit lock_timeout again,\n"
+    "                          up to N times, waiting longer each time\n"
     "  --statement-timeout MS  statement_timeout for each migration\n";
 
 #if defined(__GNUC__)
@@ -162,6 +164,7 @@ typedef struct args {
     const char *schema;
     const char *table;
     const char *lock_timeout;
+    const char *lock_retries;
     const char *statement_timeout;
     bool all;
     bool retry;
@@ -211,6 +214,7 @@ static int parse_args(int argc, char **argv, int first, args *out)
             {NULL, "--schema", &out->schema},
             {NULL, "--table", &out->table},
             {NULL, "--lock-timeout", &out->lock_timeout},
+            {NULL, "--lock-retries", &out->lock_retries},
             {NULL, "--statement-timeout", &out->statement_timeout},
         };
         bool matched = false;
@@ -694,7 +698,7 @@ static int cmd_database(const args *a)
                            is_force  ? "a folder and a version"
                            : is_down ? "a folder and a count, or --all"
                                      : "one folder");
-    long long number = 0, to = 0, lock_ms = 0, stmt_ms = 0;
+    long long number = 0, to = 0, lock_ms = 0, stmt_ms = 0, retries = 0;
     if (want == 2 && !parse_count(a->positional[1], &number))
         return usage_error("%s is not a number", a->positional[1]);
     if (a->to && !parse_count(a->to, &to))
@@ -703,6 +707,8 @@ static int cmd_database(const args *a)
         return usage_error("%s is too many migrations", a->positional[1]);
     if (a->lock_timeout && !parse_int(a->lock_timeout, &lock_ms))
         return usage_error("--lock-timeout %s is not a number", a->lock_timeout);
+    if (a->lock_retries && !parse_int(a->lock_retries, &retries))
+        return usage_error("--lock-retries %s is not a number", a->lock_retries);
     if (a->statement_timeout && !parse_int(a->statement_timeout, &stmt_ms))
         return usage_error("--statement-timeout %s is not a number",
                            a->statement_timeout);
@@ -728,6 +734,7 @@ static int cmd_database(const args *a)
     opt.history_schema = a->schema;
     opt.history_table = a->table;
     opt.lock_timeout_ms = (int)lock_ms;
+    opt.lock_retries = (int)retries;
     opt.statement_timeout_ms = (int)stmt_ms;
     opt.target_version = to;
     opt.log = log_line;
