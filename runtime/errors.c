@@ -342,3 +342,133 @@ size_t migc_format_error(const migc_error *e, char *buf, size_t size)
         put_source_line(&s, e);
     return s.len;
 }
+
+/* ---- connection errors without passwords -------------------------------- */
+
+#define MAX_SECRETS 6
+
+typedef struct secrets {
+    char *items[MAX_SECRETS];
+    size_t count;
+} secrets;
+
+static void add_secret(secrets *s, const char *text, size_t n)
+{
+    if (n == 0 || s->count == MAX_SECRETS)
+        return;
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return;
+    memcpy(copy, text, n);
+    copy[n] = '\0';
+    s->items[s->count++] = copy;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The password of a postgres:// URL, raw and percent-decoded. */
+static void url_password(secrets *s, const char *url)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return;
+    p += 3;
+    const char *at = strchr(p, '@');
+    const char *slash = strchr(p, '/');
+    if (!at || (slash && slash < at))
+        return;
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (!colon)
+        return;
+    size_t n = (size_t)(at - colon - 1);
+    add_secret(s, colon + 1, n);
+    char decoded[512];
+    size_t k = 0;
+    for (const char *c = colon + 1; c < at && k + 1 < sizeof decoded; c++) {
+        if (*c == '%' && c + 2 < at && hex_value(c[1]) >= 0 &&
+            hex_value(c[2]) >= 0) {
+            decoded[k++] = (char)(hex_value(c[1]) * 16 + hex_value(c[2]));
+            c += 2;
+        } else {
+            decoded[k++] = *c;
+        }
+    }
+    add_secret(s, decoded, k);
+}
+
+/* The value of "password = ..." in a key=value string (quoted or not). */
+static void keyword_password(secrets *s, const char *info)
+{
+    for (const char *p = strstr(info, "password"); p;
+         p = strstr(p + 1, "password")) {
+        const char *v = p + strlen("password");
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (*v != '=')
+            continue;
+        v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        const char *e = v;
+        if (*v == '\'') {
+            v++;
+            e = v;
+            while (*e && *e != '\'')
+                e += (*e == '\\' && e[1]) ? 2 : 1;
+        } else {
+            while (*e && *e != ' ' && *e != '\t')
+                e++;
+        }
+        add_secret(s, v, (size_t)(e - v));
+    }
+}
+
+size_t migc_connection_error(PGconn *conn, const char *conninfo, char *buf,
+                             size_t size)
+{
+    secrets s = {{NULL}, 0};
+    if (conninfo) {
+        char *errmsg = NULL;
+        PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
+        for (PQconninfoOption *o = opts; o && o->keyword; o++)
+            if (strcmp(o->keyword, "password") == 0 && o->val)
+                add_secret(&s, o->val, strlen(o->val));
+        PQconninfoFree(opts);
+        PQfreemem(errmsg);
+        url_password(&s, conninfo);
+        keyword_password(&s, conninfo);
+    }
+    const char *env = getenv("PGPASSWORD");
+    if (env)
+        add_secret(&s, env, strlen(env));
+    const char *msg = conn ? PQerrorMessage(conn) : "";
+    sink out = {buf, size, 0};
+    if (size)
+        buf[0] = '\0';
+    for (const char *p = msg; *p;) {
+        size_t hit = 0;
+        for (size_t i = 0; i < s.count; i++) {
+            size_t n = strlen(s.items[i]);
+            if (n && strncmp(p, s.items[i], n) == 0 && n > hit)
+                hit = n;
+        }
+        if (hit) {
+            put(&out, "********");
+            p += hit;
+        } else {
+            put(&out, "%c", *p++);
+        }
+    }
+    for (size_t i = 0; i < s.count; i++)
+        free(s.items[i]);
+    return out.len;
+}

@@ -155,13 +155,41 @@ bool migc__up_to_date(migc__ctx *ctx)
     return ok;
 }
 
+/* PostgreSQL truncates names to 63 bytes. */
+#define NAMEDATALEN_BYTES 64
+
+/* The name of one of the history's indexes: the table's name and a
+ * suffix, or -- when that would not fit in 63 bytes, and truncation would
+ * make the two names collide -- the start of the table's name, a hash of
+ * all of it, and the suffix. */
+static void index_name(const char *table, const char *suffix, char *out)
+{
+    size_t t = strlen(table), s = strlen(suffix);
+    if (t + s < NAMEDATALEN_BYTES) {
+        memcpy(out, table, t);
+        memcpy(out + t, suffix, s + 1);
+        return;
+    }
+    size_t keep = NAMEDATALEN_BYTES - 1 - s - 9;
+    /* cut at a character boundary */
+    while (keep > 0 && ((unsigned char)table[keep] & 0xC0) == 0x80)
+        keep--;
+    uint32_t h = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)table; *c; c++) {
+        h ^= *c;
+        h *= 16777619u;
+    }
+    snprintf(out, NAMEDATALEN_BYTES, "%.*s_%08x%s", (int)keep, table,
+             (unsigned)h, suffix);
+}
+
 migc_result migc__history_ensure(migc__ctx *ctx)
 {
     char *order = NULL, *unfinished = NULL;
-    char name[256];
-    snprintf(name, sizeof name, "%s_order", ctx->opt.history_table);
+    char name[NAMEDATALEN_BYTES];
+    index_name(ctx->opt.history_table, "_order", name);
     order = own(quote_ident(ctx, name));
-    snprintf(name, sizeof name, "%s_unfinished", ctx->opt.history_table);
+    index_name(ctx->opt.history_table, "_unfinished", name);
     unfinished = own(quote_ident(ctx, name));
     if (!order || !unfinished) {
         free(order);

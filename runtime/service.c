@@ -6,8 +6,9 @@
  * --migrate-to, --migrate-force and --migrate-only.  migc_main() recognizes
  * them, connects the way services do (DATABASE_URL, else libpq's PG*
  * environment), does the work, prints, and tells main() what to exit with.
- * Connection strings are never printed: libpq's messages do not contain
- * passwords, and migc adds none.
+ * Connection strings are never printed, and a connection error goes
+ * through migc_connection_error(), which masks passwords that libpq
+ * repeats from a connection string it cannot parse.
  */
 #include <errno.h>
 #include <limits.h>
@@ -139,8 +140,10 @@ int migc_main(int argc, char **argv, const migc_catalog *catalog,
     const char *url = getenv("DATABASE_URL");
     PGconn *conn = PQconnectdb(url && *url ? url : "");
     if (PQstatus(conn) != CONNECTION_OK) {
+        char text[2048];
+        migc_connection_error(conn, url, text, sizeof text);
         fprintf(stderr, "migc: error: cannot connect to the database: %s",
-                PQerrorMessage(conn));
+                text);
         PQfinish(conn);
         return 1;
     }

@@ -131,8 +131,9 @@ int main(int argc, char **argv)
     const char *url = getenv("DATABASE_URL");
     PGconn *conn = PQconnectdb(url && *url ? url : "");
     if (PQstatus(conn) != CONNECTION_OK) {
-        fprintf(stderr, "docservice: error: cannot connect: %s",
-                PQerrorMessage(conn));
+        char text[2048];
+        migc_connection_error(conn, url, text, sizeof text);
+        fprintf(stderr, "docservice: error: cannot connect: %s", text);
         PQfinish(conn);
         return 1;
     }

@@ -95,6 +95,14 @@ typedef struct migc_error {
  * snprintf.  Passwords never appear in errors. */
 MIGC_API size_t migc_format_error(const migc_error *err, char *buf, size_t size);
 
+/* Writes the error of a failed connection attempt (PQerrorMessage) to buf
+ * (NUL-terminated, at most size bytes), with any password that appears in
+ * `conninfo` (a URL or key=value string, may be NULL) or in PGPASSWORD
+ * masked: libpq repeats a connection string it cannot parse in its
+ * message.  Returns the length the full text needs, like snprintf. */
+MIGC_API size_t migc_connection_error(PGconn *conn, const char *conninfo,
+                                      char *buf, size_t size);
+
 /* ---- options ----------------------------------------------------------- */
 
 /* Option flags (migc_options.flags). */

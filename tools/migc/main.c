@@ -724,8 +724,10 @@ static int cmd_database(const args *a)
     const char *url = a->database ? a->database : getenv("DATABASE_URL");
     PGconn *conn = PQconnectdb(url && *url ? url : "");
     if (PQstatus(conn) != CONNECTION_OK) {
+        char text[2048];
+        migc_connection_error(conn, url, text, sizeof text);
         fprintf(stderr, "migc: error: cannot connect to the database: %s",
-                PQerrorMessage(conn));
+                text);
         PQfinish(conn);
         mc_memcat_free(cat);
         return MC_EXIT_IO;
