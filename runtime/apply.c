@@ -260,7 +260,7 @@ static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
                                       const query *after, size_t nafter,
                                       const char *what)
 {
-    query *q = calloc(s->statement_count + nbefore + nafter + 3, sizeof *q);
+    query *q = calloc(s->statement_count + nbefore + nafter + 4, sizeof *q);
     if (!q)
         return migc__fail(ctx, MIGC_EINVAL, "out of memory");
     char tv[2][24];
@@ -268,6 +268,12 @@ static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
                                        {"statement_timeout", tv[1]}};
     size_t n = 0;
     q[n++] = (query){"BEGIN", 0, NULL, TAG_BOOKKEEPING};
+    /* NOTICEs would reach the connection's notice processor, which prints
+     * by default; quiet for this transaction only (a session-level SET
+     * would land on any server connection behind a pooler). */
+    q[n++] = (query){"SELECT pg_catalog.set_config('client_min_messages', "
+                     "'warning', true)",
+                     0, NULL, TAG_BOOKKEEPING};
     n += add_timeouts(ctx, q + n, tv, tparams);
     for (size_t k = 0; k < nbefore; k++)
         q[n++] = before[k];
@@ -371,11 +377,13 @@ static migc_result needs_session_lock(migc__ctx *ctx, const migc_migration *m,
 {
     if (!(ctx->opt.flags & MIGC_NO_SESSION_LOCK))
         return MIGC_OK;
-    return migc__fail(ctx, MIGC_EINVAL,
-                      "migration %s (%s) runs without a transaction, which "
-                      "needs the session lock that MIGC_NO_SESSION_LOCK "
-                      "turns off; run it through a direct connection",
-                      m->id, s->file);
+    migc__fail(ctx, MIGC_EINVAL,
+               "migration %s (%s) runs without a transaction, which needs "
+               "the session lock that MIGC_NO_SESSION_LOCK turns off; run it "
+               "through a direct connection",
+               m->id, s->file);
+    migc__locate(ctx, m, s, UINT32_MAX, NULL);
+    return MIGC_EINVAL;
 }
 
 /* True when, in an as-written script, statement `at` runs inside the

@@ -143,6 +143,11 @@ static migc_result session_begin(migc__ctx *ctx, settings *saved)
                    "target_session_attrs=read-write in the connection string");
         return MIGC_EREADONLY;
     }
+    /* Behind a transaction-pooling pooler (no session lock) there is no
+     * session to protect or restore: each statement may run on another
+     * server connection, shared with other clients. */
+    if (ctx->opt.flags & MIGC_NO_SESSION_LOCK)
+        return MIGC_OK;
     if (!settings_read(ctx->conn, saved))
         return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
                                  "cannot read the session settings");

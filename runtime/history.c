@@ -236,10 +236,35 @@ migc_result migc__history_ensure(migc__ctx *ctx)
              ctx->table, order, ctx->table, unfinished, ctx->table);
     free(order);
     free(unfinished);
-    /* Several statements: the simple protocol, as one message. */
-    res = PQexec(ctx->conn, sql);
-    migc_result rc = MIGC_OK;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    /* Concurrent CREATE ... IF NOT EXISTS of one new table do not all
+     * succeed: serialize them with a transaction-level advisory lock (on
+     * another key than the migration lock), which a transaction-pooling
+     * connection pooler keeps on one server connection and releases at
+     * COMMIT.  Several statements: the simple protocol, one message. */
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)(ctx->lock_key ^ 1));
+    const char *kp[1] = {key};
+    res = migc__exec(ctx, "BEGIN", 0, NULL, "cannot create the history table");
+    migc_result rc = res ? MIGC_OK : ctx->err->code;
+    PQclear(res);
+    if (rc == MIGC_OK) {
+        res = migc__exec(ctx, "SELECT pg_catalog.pg_advisory_xact_lock($1::bigint), "
+                              "pg_catalog.set_config('client_min_messages', "
+                              "'warning', true)",
+                         1, kp, "cannot create the history table");
+        rc = res ? MIGC_OK : ctx->err->code;
+        PQclear(res);
+    }
+    if (rc == MIGC_OK) {
+        res = PQexec(ctx->conn, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = migc__fail_server(ctx, MIGC_EHISTORY, res,
+                                   "cannot create the history table %s",
+                                   ctx->table);
+        PQclear(res);
+    }
+    res = PQexec(ctx->conn, rc == MIGC_OK ? "COMMIT" : "ROLLBACK");
+    if (rc == MIGC_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = migc__fail_server(ctx, MIGC_EHISTORY, res,
                                "cannot create the history table %s",
                                ctx->table);

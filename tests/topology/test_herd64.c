@@ -165,6 +165,14 @@ int main(void)
     pgfix_start();
     topo_guard_fixture();
     CHECK_INT(replicas_catalog.count, 50);
+    PGconn *admin = topo_connect(pgfix_start());
+    CHECK(admin != NULL);
+    if (admin) {
+        long long max_conn = topo_query_int(admin, "SHOW max_connections");
+        printf("server max_connections = %lld\n", max_conn);
+        CHECK(max_conn >= PROCESSES + 16);
+        PQfinish(admin);
+    }
     const char *log = pgfix_server_log();
     double total = 0, slowest = 0;
     for (int round = 1; round <= ROUNDS; round++) {

@@ -18,7 +18,11 @@
  *    migration is applied exactly once (history, side effects, and the
  *    processes' own "applied" counts sum to 30); the database never had
  *    more than 5 server connections, so 16 to 64 clients really shared
- *    them.
+ *    them.  Printed, not asserted: how many server notices reached the
+ *    processes' notice processors (the runtime's SET client_min_messages
+ *    lands on whichever server connection is free), and how many of the
+ *    pool's server connections kept a client_min_messages set by another
+ *    client's migc_up.
  *
  * 2. The default options (session advisory lock) through the pooler.
  *    (a) Deterministic: while one process migrates, another client of the
@@ -486,6 +490,8 @@ static void session_changed(void)
     CHECK(o.other && conn);
     if (!o.other || !conn)
         exit(1);
+    int notices = 0;
+    PQsetNoticeProcessor(conn, count_notice, &notices);
     migc_options opt;
     memset(&opt, 0, sizeof opt);
     opt.log = observe;
@@ -499,9 +505,10 @@ static void session_changed(void)
     printf("session lock, the migrator's session changed: migc_up returned "
            "%d (%s)\n%s", (int)rc, migc_strerror(rc), rc ? text : "\n");
     printf("    the other client sat on the server holding the lock: %s; "
-           "it took the same \"exclusive\" lock at the same time: %s\n",
+           "it took the same \"exclusive\" lock at the same time: %s; "
+           "the migrator's connection received %d server notices\n",
            o.other_holds == 1 ? "yes" : "no",
-           o.other_reacquired ? "yes" : "no");
+           o.other_reacquired ? "yes" : "no", notices);
     CHECK(o.done);
     CHECK_INT(o.other_holds, 1); /* the scenario was set up as intended */
     CHECK_INT(rc, MIGC_EPROTOCOL);

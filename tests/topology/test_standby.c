@@ -2,9 +2,9 @@
  * test_standby.c -- migc_up against a read-only streaming standby, and a
  * multi-host connection string that lets libpq find the primary.
  *
- * The fixture's cluster is the primary.  The test makes sure its pg_hba
- * allows local replication connections (adding "local replication all
- * trust" and reloading when it does not), creates the database, and makes
+ * The fixture's cluster is the primary.  The test puts "local replication
+ * all trust" first in its pg_hba.conf and reloads it (checked through
+ * pg_hba_file_rules), creates the database, and makes
  * a standby with pg_basebackup -R -X stream (as the postgres OS user when
  * root) into a temporary directory; the standby runs with hot_standby = on
  * on its own socket directory.  The catalog is tests/fixtures/replicas
@@ -60,30 +60,43 @@ static void fail_with_logs(const char *what)
     exit(1);
 }
 
-/* Makes sure the primary's pg_hba.conf lets local connections replicate. */
+/* Lets local connections replicate: puts "local replication all trust"
+ * first in the primary's pg_hba.conf (first match wins) and reloads. */
 static void allow_replication(PGconn *primary)
 {
-    const char *rule = "SELECT count(*) FROM pg_catalog.pg_hba_file_rules "
-                       "WHERE type = 'local' AND 'replication' = ANY(database)"
-                       " AND auth_method = 'trust' AND error IS NULL";
-    if (topo_query_int(primary, rule) > 0) {
-        printf("primary: pg_hba.conf already allows local replication "
-               "(trust)\n");
-        return;
-    }
     char *hba = topo_query_text(primary, "SHOW hba_file");
-    FILE *f = hba ? fopen(hba, "a") : NULL;
-    if (!f || fputs("\n# added by test_standby\nlocal replication all trust\n",
-                    f) < 0 || fclose(f) != 0) {
-        fprintf(stderr, "FATAL: cannot append to %s\n", hba ? hba : "pg_hba");
+    if (!hba)
+        exit(1);
+    FILE *f = fopen(hba, "r");
+    char *old = NULL;
+    size_t len = 0;
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        rewind(f);
+        old = size >= 0 ? calloc((size_t)size + 1, 1) : NULL;
+        len = old ? fread(old, 1, (size_t)size, f) : 0;
+        fclose(f);
+    }
+    f = old ? fopen(hba, "w") : NULL; /* in place: owner and mode kept */
+    if (!f || fputs("# test_standby: replication for pg_basebackup and the "
+                    "standby\nlocal replication all trust\n", f) < 0 ||
+        fwrite(old, 1, len, f) != len || fclose(f) != 0) {
+        fprintf(stderr, "FATAL: cannot rewrite %s\n", hba);
         exit(1);
     }
+    free(old);
     free(hba);
     CHECK(topo_exec(primary, "SELECT pg_catalog.pg_reload_conf()"));
-    for (int i = 0; i < 100 && topo_query_int(primary, rule) == 0; i++)
+    const char *rule = "SELECT count(*) FROM pg_catalog.pg_hba_file_rules "
+                       "WHERE line_number = 2 AND type = 'local' AND "
+                       "database = '{replication}' AND auth_method = 'trust' "
+                       "AND error IS NULL";
+    long long ok = 0;
+    for (int i = 0; i < 100 && (ok = topo_query_int(primary, rule)) != 1; i++)
         topo_sleep_ms(50);
-    CHECK(topo_query_int(primary, rule) > 0);
-    printf("primary: added \"local replication all trust\" to pg_hba.conf\n");
+    CHECK_INT(ok, 1);
+    printf("primary: pg_hba.conf starts with \"local replication all trust\"\n");
 }
 
 static void make_standby(void)

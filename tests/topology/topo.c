@@ -212,8 +212,9 @@ static _Noreturn void guard_main(int fd, const char *pg_ctl)
     for (size_t i = nd; i-- > 0;)
         if (pgdata[i])
             guard_stop_server(pg_ctl, pgdata[i]);
+    const char *keep = getenv("PGFIX_KEEP"); /* as the fixture does */
     for (size_t i = nr; i-- > 0;)
-        if (dirs[i])
+        if (dirs[i] && !(keep && strcmp(keep, "1") == 0))
             remove_tree(dirs[i]);
     _exit(0);
 }
@@ -221,6 +222,17 @@ static _Noreturn void guard_main(int fd, const char *pg_ctl)
 static void on_signal(int sig)
 {
     /* The guard cleans up once this process is gone. */
+    static const char alarm_msg[] =
+        "topo: FATAL: the test's own time limit expired (a hang?): "
+        "giving up; the guard stops the servers and removes the "
+        "temporary directories\n";
+    static const char other_msg[] =
+        "topo: FATAL: interrupted by a signal: giving up; the guard stops "
+        "the servers and removes the temporary directories\n";
+    const char *msg = sig == SIGALRM ? alarm_msg : other_msg;
+    size_t len = sig == SIGALRM ? sizeof alarm_msg - 1 : sizeof other_msg - 1;
+    if (write(2, msg, len) < 0)
+        _exit(128 + sig);
     _exit(128 + sig);
 }
 

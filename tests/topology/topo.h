@@ -14,7 +14,8 @@
  * (topo_cleanup via atexit), so the guard then finds nothing left.
  *
  * As root, server programs run as the "postgres" OS user, like the
- * fixture's (tests/support/pgfixture.c).
+ * fixture's (tests/support/pgfixture.c).  PGFIX_KEEP=1 keeps the
+ * temporary directories (the servers are stopped all the same).
  */
 #ifndef MIGC_TESTS_TOPO_H
 #define MIGC_TESTS_TOPO_H
