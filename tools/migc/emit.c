@@ -120,6 +120,10 @@ static const char *emit_string(mc_emitter *e, const char *name,
             mc_buf_puts(t, "  /* row */\n");
             escape_literal(t, data + off, n);
             mc_buf_puts(t, "  ,\n");
+            /* Write row by row: the escaped text of a huge script is
+             * never held whole. */
+            fwrite(t->data, 1, t->len, e->out);
+            t->len = 0;
         }
         if (len % ROW_BYTES == 0)
             mc_buf_puts(t, "    \"\",\n");
