@@ -272,7 +272,7 @@ static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
      * by default; quiet for this transaction only (a session-level SET
      * would land on any server connection behind a pooler). */
     q[n++] = (query){"SELECT pg_catalog.set_config('client_min_messages', "
-                     "'warning', true)",
+                     "'error', true)",
                      0, NULL, TAG_BOOKKEEPING};
     n += add_timeouts(ctx, q + n, tv, tparams);
     for (size_t k = 0; k < nbefore; k++)
@@ -494,6 +494,9 @@ migc_result migc__apply_up(migc__ctx *ctx, size_t i, bool resume,
     migc_result rc = m->up.transaction == MIGC_TRANSACTION_SINGLE
                          ? apply_transactional(ctx, m)
                          : apply_statementwise(ctx, m, resume, done);
+    /* A failure of migc's own bookkeeping still names the migration. */
+    if (rc != MIGC_OK && !ctx->err->file)
+        migc__locate(ctx, m, &m->up, UINT32_MAX, NULL);
     if (rc == MIGC_OK)
         migc__log(ctx, "migc: applied %s %s in %.1f ms (%s)", m->id, m->name,
                   migc__now_ms() - start, m->up.file);

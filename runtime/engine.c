@@ -161,7 +161,7 @@ static migc_result session_begin(migc__ctx *ctx, settings *saved)
     /* NOTICEs (such as "... does not exist, skipping") would go to the
      * connection's notice processor, which prints them by default: the
      * runtime does not print.  Restored with the other settings. */
-    PGresult *quiet = PQexec(ctx->conn, "SET client_min_messages = warning");
+    PGresult *quiet = PQexec(ctx->conn, "SET client_min_messages = error");
     PQclear(quiet);
     const char *scs = PQparameterStatus(ctx->conn, "standard_conforming_strings");
     if (scs && strcmp(scs, "on") != 0) {
@@ -206,12 +206,24 @@ static migc_result interrupted(migc__ctx *ctx, const migc__row *r, size_t i)
     bool reverting = strcmp(r->state, "reverting") == 0;
     const migc_script *s = reverting ? &m->down : &m->up;
     bool failed = strcmp(r->state, "failed") == 0 || (reverting && r->error);
-    migc__fail(ctx, MIGC_EINTERRUPTED,
-               "migration %s (%s) did not finish %s: statement %u of %u %s",
-               m->id, s->file, reverting ? "reverting" : "applying",
-               (unsigned)r->done + 1, (unsigned)s->statement_count,
-               failed ? "failed" : "was interrupted");
-    migc__locate(ctx, m, s, r->done, NULL);
+    if (r->done >= s->statement_count) {
+        /* Every statement ran; only the final bookkeeping is missing. */
+        migc__fail(ctx, MIGC_EINTERRUPTED,
+                   "migration %s (%s) did not finish %s: all %u statements "
+                   "completed, but it was not recorded as %s",
+                   m->id, s->file, reverting ? "reverting" : "applying",
+                   (unsigned)s->statement_count,
+                   reverting ? "reverted" : "applied");
+        migc__locate(ctx, m, s, UINT32_MAX, NULL);
+    } else {
+        migc__fail(ctx, MIGC_EINTERRUPTED,
+                   "migration %s (%s) did not finish %s: statement %u of %u "
+                   "%s",
+                   m->id, s->file, reverting ? "reverting" : "applying",
+                   (unsigned)r->done + 1, (unsigned)s->statement_count,
+                   failed ? "failed" : "was interrupted");
+        migc__locate(ctx, m, s, r->done, NULL);
+    }
     char done[64];
     if (r->done == 0)
         snprintf(done, sizeof done, "no statement completed");
@@ -226,6 +238,12 @@ static migc_result interrupted(migc__ctx *ctx, const migc__row *r, size_t i)
                  "--migrate-force to the version before %lld (reverted), or "
                  "--migrate-force=%lld (still applied)",
                  done, (long long)m->version, (long long)m->version);
+    else if (r->done >= s->statement_count)
+        snprintf(ctx->err->hint, sizeof ctx->err->hint,
+                 "%s. --migrate-retry (MIGC_RETRY_INTERRUPTED) records it "
+                 "applied without running anything again, as does "
+                 "--migrate-force=%lld",
+                 done, (long long)m->version);
     else
         snprintf(ctx->err->hint, sizeof ctx->err->hint,
                  "%s. Check the database, then either resume at statement "

@@ -152,7 +152,11 @@ migc_result migc__fail_server(migc__ctx *ctx, migc_result code,
         copy_field(e->hint, sizeof e->hint,
                    PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
     }
-    if (migc__connection_lost(ctx->conn))
+    /* The session ended under us: terminated by an administrator, a server
+     * shutdown or crash, or a network failure (class 08). */
+    if (migc__connection_lost(ctx->conn) ||
+        strncmp(e->sqlstate, "57P0", 4) == 0 ||
+        strncmp(e->sqlstate, "08", 2) == 0)
         e->code = MIGC_ECONNECTION;
     return e->code;
 }

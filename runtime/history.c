@@ -250,7 +250,7 @@ migc_result migc__history_ensure(migc__ctx *ctx)
     if (rc == MIGC_OK) {
         res = migc__exec(ctx, "SELECT pg_catalog.pg_advisory_xact_lock($1::bigint), "
                               "pg_catalog.set_config('client_min_messages', "
-                              "'warning', true)",
+                              "'error', true)",
                          1, kp, "cannot create the history table");
         rc = res ? MIGC_OK : ctx->err->code;
         PQclear(res);
