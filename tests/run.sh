@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it:
 #   1. installs missing packages (tests/install-deps.sh);
 #   2. a plain build (gcc, warnings as errors) and every test;
-#   3. an AddressSanitizer + UndefinedBehaviorSanitizer build and every test;
-#   4. a clang build with libFuzzer, and each fuzz target for a bounded time
+#   3. the unit, golden and runtime tests under valgrind's memcheck;
+#   4. an AddressSanitizer + UndefinedBehaviorSanitizer build and every test;
+#   5. a clang build with libFuzzer, and each fuzz target for a bounded time
 #      (MIGC_FUZZ_SECONDS, default 60).
 # Tests that need PostgreSQL start their own throwaway cluster.
 # Build folders: build/, build-asan/, build-fuzz/ at the repository root.
@@ -34,6 +35,10 @@ run_ctest() { # dir
 echo "== plain build (gcc) =="
 configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_ctest build
+
+echo "== valgrind (memcheck) =="
+tests/valgrind.sh "$root/build"
+total=$((total + 5))
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build =="
 configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug \
