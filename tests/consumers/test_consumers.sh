@@ -44,6 +44,8 @@ else
     trap 'rm -rf "$work"' EXIT
 fi
 mkdir -p "$work/src" "$work/logs"
+# The consumers share their program: ../common beside each copy.
+cp -R "$here/common" "$work/src/common"
 
 passed=0
 failed=0
