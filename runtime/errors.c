@@ -88,11 +88,6 @@ void migc__log(migc__ctx *ctx, const char *fmt, ...)
     ctx->opt.log(ctx->opt.log_ctx, line);
 }
 
-const char *migc__label(const migc_migration *m)
-{
-    return m->id;
-}
-
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 0)))
 #endif

@@ -127,9 +127,6 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i);
 
 /* ---- small helpers ---- */
 
-/* Formats version into buf as the catalog shows it (the id for
- * sql-migrate, else the number). */
-const char *migc__label(const migc_migration *m);
 void migc__log(migc__ctx *ctx, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

@@ -4,13 +4,13 @@
 # generator), libpq and OpenSSL headers, the PostgreSQL server (the tests
 # start throwaway clusters), clang (libFuzzer and a second compiler), xxd,
 # python3 (tests parse JSON output with it), pgbouncer, openssl and
-# strace (reliability and security tests),
+# strace (reliability and security tests), valgrind (memory checks),
 # hyperfine and GNU time (benchmarks).  Safe to run again: it installs
 # nothing when everything is there.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config re2c libpq-dev
           libssl-dev postgresql postgresql-contrib clang xxd hyperfine time
-          python3 pgbouncer openssl strace)
+          python3 pgbouncer openssl strace valgrind)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

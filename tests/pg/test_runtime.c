@@ -505,6 +505,20 @@ static void test_policies(void)
     CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_EOUTOFORDER);
     CHECK_INT(err.version, 3);
     CHECK_STR(err.file, "seven/000003_table_3.up.sql");
+    /* the plan says so before a deploy */
+    {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+        CHECK_INT(migc_print_plan(conn, &seven_catalog, NULL, out,
+                                  MIGC_OUTPUT_TEXT, &err),
+                  MIGC_OK);
+        fclose(out);
+        CHECK(strstr(text, "problem: migration 3 (seven/000003_table_3.up.sql) "
+                           "is pending but older than the applied version 7")
+              != NULL);
+        free(text);
+    }
     CHECK(!table_exists(conn, "t3"));
     opt.flags = MIGC_ALLOW_OUT_OF_ORDER;
     CHECK_INT(migc_up(conn, &seven_catalog, &opt, &err), MIGC_OK);

@@ -39,16 +39,6 @@ static bool is_continuation(unsigned char c)
     return (c & 0xC0) == 0x80;
 }
 
-void mc_text_position(const char *text, size_t offset,
-                      uint32_t *line, uint32_t *column)
-{
-    mc_position p;
-    mc_position_init(&p, text);
-    mc_position_advance(&p, offset);
-    *line = p.line;
-    *column = p.column;
-}
-
 void mc_position_init(mc_position *p, const char *text)
 {
     p->text = text;

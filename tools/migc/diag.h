@@ -67,11 +67,6 @@ void mc_diag_file(mc_diag *d, mc_severity sev, const char *path,
 #endif
     ;
 
-/* Computes the 1-based line and character column of byte `offset` in
- * `text`.  Cost is linear in offset; use it for error reporting, or advance
- * an mc_position incrementally when walking a file in order. */
-void mc_text_position(const char *text, size_t offset,
-                      uint32_t *line, uint32_t *column);
 
 /* Starts a cursor at the beginning of text (line 1, column 1). */
 void mc_position_init(mc_position *p, const char *text);
