@@ -1,17 +1,19 @@
 /*
- * apply.c -- running one migration's script and recording it.
+ * apply.c -- running migrations' scripts and recording them.
  *
- * A transactional script runs in two round trips: BEGIN, the history row
- * and every statement are pipelined (libpq pipeline mode, the extended
+ * A transactional script runs in two round trips: BEGIN, every statement
+ * and the history row are pipelined (libpq pipeline mode, the extended
  * protocol, values as parameters) and their replies read at once; COMMIT
  * is sent only then.  Were COMMIT in the pipeline, a migrating process
  * killed mid-migration would leave the server to finish and commit the
  * migration on its own: the service that asked for it never knew it
  * succeeded, and a deploy that kills a stuck start expects it undone.
- * The history row is inserted first, so a concurrent applier that got past
- * the advisory lock (a pooler) waits on the primary key and then fails
- * with unique_violation instead of applying twice.  Statements go to libpq
- * straight from the catalog's static data: each is NUL-terminated in place.
+ * Through a pooler (no session lock) the history row goes in first
+ * instead, so that a concurrent applier waits on the primary key and then
+ * fails with unique_violation rather than applying twice.  Statements go
+ * to libpq straight from the catalog's static data: each is NUL-terminated
+ * in place.  MIGC_GROUPED runs a whole run of pending migrations the same
+ * way, in one transaction.
  *
  * A non-transactional script runs statement by statement, recording its
  * progress after each, so an interruption leaves a row that says exactly
@@ -36,25 +38,26 @@ typedef struct query {
     const char *sql;
     int nparams;
     const char *const *params;
-    long tag;           /* statement index, or TAG_BOOKKEEPING */
+    long tag;                  /* statement index, or TAG_BOOKKEEPING */
+    const migc_migration *m;   /* the migration it belongs to, or NULL */
+    const migc_script *s;      /* the script of m being run */
+    const char *what;          /* "migration 3 (file)", for messages */
 } query;
 
-/* Sends queries[from, to), syncs and reads every reply.  On the first
- * error, fills ctx->err (located in script s of m when the failing query is
- * a statement) and returns its code. */
-static migc_result run_batch(migc__ctx *ctx, const query *q, size_t n,
-                             const migc_migration *m, const migc_script *s,
-                             const char *what)
+/* Sends queries[0, n), syncs and reads every reply.  On the first error,
+ * fills ctx->err (located in the failing query's script) and returns its
+ * code. */
+static migc_result run_batch(migc__ctx *ctx, const query *q, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (!PQsendQueryParams(ctx->conn, q[i].sql, q[i].nparams, NULL,
                                q[i].params, NULL, NULL, 0))
             return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
-                                     "cannot send %s", what);
+                                     "cannot send %s", q[i].what);
     }
     if (!PQpipelineSync(ctx->conn))
         return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
-                                 "cannot send %s", what);
+                                 "cannot send %s", q[0].what);
     migc_result rc = MIGC_OK;
     size_t i = 0;
     for (;;) {
@@ -64,7 +67,7 @@ static migc_result run_batch(migc__ctx *ctx, const query *q, size_t n,
                 if (rc == MIGC_OK)
                     rc = migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
                                            "the connection was lost during %s",
-                                           what);
+                                           q[i < n ? i : n - 1].what);
                 return rc;
             }
             i++; /* end of one query's results */
@@ -79,11 +82,11 @@ static migc_result run_batch(migc__ctx *ctx, const query *q, size_t n,
             bool statement = q[i].tag >= 0;
             rc = migc__fail_server(ctx, statement ? MIGC_EMIGRATION
                                                   : MIGC_EHISTORY,
-                                   res, "%s failed", what);
-            if (statement && m && s)
-                migc__locate(ctx, m, s, (uint32_t)q[i].tag, res);
-            else if (m)
-                migc__locate(ctx, m, s, UINT32_MAX, NULL);
+                                   res, "%s failed", q[i].what);
+            if (statement)
+                migc__locate(ctx, q[i].m, q[i].s, (uint32_t)q[i].tag, res);
+            else if (q[i].m)
+                migc__locate(ctx, q[i].m, q[i].s, UINT32_MAX, NULL);
         }
         PQclear(res);
     }
@@ -91,9 +94,7 @@ static migc_result run_batch(migc__ctx *ctx, const query *q, size_t n,
 
 /* Runs queries through the pipeline in batches.  Returns MIGC_OK or the
  * first failure. */
-static migc_result run_pipeline(migc__ctx *ctx, const query *q, size_t n,
-                                const migc_migration *m,
-                                const migc_script *s, const char *what)
+static migc_result run_pipeline(migc__ctx *ctx, const query *q, size_t n)
 {
     if (!PQenterPipelineMode(ctx->conn))
         return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
@@ -101,7 +102,7 @@ static migc_result run_pipeline(migc__ctx *ctx, const query *q, size_t n,
     migc_result rc = MIGC_OK;
     for (size_t at = 0; at < n && rc == MIGC_OK; at += PIPELINE_BATCH) {
         size_t k = n - at < PIPELINE_BATCH ? n - at : PIPELINE_BATCH;
-        rc = run_batch(ctx, q + at, k, m, s, what);
+        rc = run_batch(ctx, q + at, k);
     }
     PQexitPipelineMode(ctx->conn);
     return rc;
@@ -173,24 +174,99 @@ static void describe_lock_blocker(migc__ctx *ctx)
     PQclear(res);
 }
 
-/* The parameters of a history row. */
+/* ---- session settings ---------------------------------------------- */
+
+/* With a session of its own (the advisory lock held), migc sets the
+ * timeouts for the session once, before the first script runs; the
+ * engine restores the session's settings at the end.  Through a
+ * transaction pooler (MIGC_NO_SESSION_LOCK) nothing is set on the
+ * session: each transaction sets its own, LOCAL (local_settings). */
+static migc_result prepare_session(migc__ctx *ctx)
+{
+    if ((ctx->opt.flags & MIGC_NO_SESSION_LOCK) || ctx->session_prepared)
+        return MIGC_OK;
+    static const char sql[] = "SELECT pg_catalog.set_config($1, $2, false)";
+    char v[24];
+    if (ctx->opt.lock_timeout_ms > 0) {
+        snprintf(v, sizeof v, "%d", ctx->opt.lock_timeout_ms);
+        const char *p[2] = {"lock_timeout", v};
+        PGresult *res = migc__exec(ctx, sql, 2, p, "cannot set lock_timeout");
+        if (!res)
+            return ctx->err->code;
+        PQclear(res);
+    }
+    if (ctx->opt.statement_timeout_ms > 0) {
+        snprintf(v, sizeof v, "%d", ctx->opt.statement_timeout_ms);
+        const char *p[2] = {"statement_timeout", v};
+        PGresult *res = migc__exec(ctx, sql, 2, p,
+                                   "cannot set statement_timeout");
+        if (!res)
+            return ctx->err->code;
+        PQclear(res);
+    }
+    ctx->session_prepared = true;
+    return MIGC_OK;
+}
+
+/* Through a pooler: the transaction's own settings, as one query -- NOTICEs
+ * quiet (they would reach the connection's notice processor, which prints)
+ * and the timeouts. */
+typedef struct local_settings {
+    char sql[256];
+    char values[2][24];
+    const char *params[2];
+    int nparams;
+} local_settings;
+
+static void local_settings_init(migc__ctx *ctx, local_settings *l)
+{
+    int n = snprintf(l->sql, sizeof l->sql,
+                     "SELECT pg_catalog.set_config('client_min_messages', "
+                     "'error', true)");
+    l->nparams = 0;
+    if (ctx->opt.lock_timeout_ms > 0) {
+        snprintf(l->values[l->nparams], 24, "%d", ctx->opt.lock_timeout_ms);
+        l->params[l->nparams] = l->values[l->nparams];
+        l->nparams++;
+        n += snprintf(l->sql + n, sizeof l->sql - (size_t)n,
+                      ", pg_catalog.set_config('lock_timeout', $%d, true)",
+                      l->nparams);
+    }
+    if (ctx->opt.statement_timeout_ms > 0) {
+        snprintf(l->values[l->nparams], 24, "%d",
+                 ctx->opt.statement_timeout_ms);
+        l->params[l->nparams] = l->values[l->nparams];
+        l->nparams++;
+        snprintf(l->sql + n, sizeof l->sql - (size_t)n,
+                 ", pg_catalog.set_config('statement_timeout', $%d, true)",
+                 l->nparams);
+    }
+}
+
+/* ---- history rows ------------------------------------------------------ */
+
+/* The parameters of one history row, and the name of its migration for
+ * messages. */
 typedef struct row_params {
     char version[24];
     char up[2 * MIGC_SHA256_SIZE + 1];
     char chain[2 * MIGC_SHA256_SIZE + 1];
     char done[16];
     char total[16];
-    const char *values[10];
+    char count[24];
+    const char *values[11];
+    char what[256];
 } row_params;
 
 static void fill_row(row_params *p, const migc_migration *m, bool transactional,
-                     const char *state, uint32_t done)
+                     const char *state, uint32_t done, int64_t applied_count)
 {
     snprintf(p->version, sizeof p->version, "%lld", (long long)m->version);
     migc__hex(m->up.sha256, MIGC_SHA256_SIZE, p->up);
     migc__hex(m->chain_sha256, MIGC_SHA256_SIZE, p->chain);
     snprintf(p->done, sizeof p->done, "%u", (unsigned)done);
     snprintf(p->total, sizeof p->total, "%u", (unsigned)m->up.statement_count);
+    snprintf(p->count, sizeof p->count, "%lld", (long long)applied_count);
     p->values[0] = m->id;
     p->values[1] = p->version;
     p->values[2] = m->name;
@@ -200,44 +276,47 @@ static void fill_row(row_params *p, const migc_migration *m, bool transactional,
     p->values[6] = state;
     p->values[7] = p->done;
     p->values[8] = p->total;
-    p->values[9] = MIGC_VERSION_STRING;
+    p->values[9] = p->count;
+    p->values[10] = MIGC_VERSION_STRING;
+    snprintf(p->what, sizeof p->what, "migration %s (%s)", m->id, m->up.file);
 }
 
-#define INSERT_SQL                                                         \
-    "INSERT INTO %s (id, version, name, up_sha256, chain_sha256, "           \
-    "transactional, state, statements_done, statements_total, "              \
-    "applied_count, migc_version) VALUES ($1, $2::bigint, $3, "              \
-    "decode($4, 'hex'), decode($5, 'hex'), $6::boolean, $7, $8::integer, "   \
-    "$9::integer, (SELECT count(*) + 1 FROM %s WHERE state = 'applied'), "   \
-    "$10)"
-
 /* The history row insert for ctx's table (malloc'd; NULL when out of
- * memory). */
-static char *insert_sql(migc__ctx *ctx)
+ * memory).  `duration` is the SQL of its duration_ms. */
+static char *insert_sql(migc__ctx *ctx, const char *duration)
 {
-    size_t n = sizeof INSERT_SQL + 2 * strlen(ctx->table);
+    static const char fmt[] =
+        "INSERT INTO %s (id, version, name, up_sha256, chain_sha256, "
+        "transactional, state, statements_done, statements_total, "
+        "applied_count, migc_version, duration_ms) VALUES ($1, $2::bigint, "
+        "$3, decode($4, 'hex'), decode($5, 'hex'), $6::boolean, $7, "
+        "$8::integer, $9::integer, $10::bigint, $11, %s)";
+    size_t n = sizeof fmt + strlen(ctx->table) + strlen(duration);
     char *sql = malloc(n);
     if (sql)
-        snprintf(sql, n, INSERT_SQL, ctx->table, ctx->table);
+        snprintf(sql, n, fmt, ctx->table, duration);
     return sql;
 }
 
-/* "SET LOCAL"-style timeouts for one transaction, as pipelined queries. */
-static size_t add_timeouts(migc__ctx *ctx, query *q, char values[2][24],
-                           const char *const params[2][2])
-{
-    size_t n = 0;
-    static const char sql[] = "SELECT pg_catalog.set_config($1, $2, true)";
-    if (ctx->opt.lock_timeout_ms > 0) {
-        snprintf(values[0], 24, "%d", ctx->opt.lock_timeout_ms);
-        q[n++] = (query){sql, 2, params[0], TAG_BOOKKEEPING};
-    }
-    if (ctx->opt.statement_timeout_ms > 0) {
-        snprintf(values[1], 24, "%d", ctx->opt.statement_timeout_ms);
-        q[n++] = (query){sql, 2, params[1], TAG_BOOKKEEPING};
-    }
-    return n;
-}
+/* Milliseconds since the transaction began, in SQL. */
+#define SINCE_BEGIN \
+    "(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint"
+
+/* A migration may SET ROLE to one that cannot write the history: the
+ * bookkeeping runs as the session's own user (for this transaction only;
+ * the session's settings are restored at the end anyway). */
+static const char RESET_ROLE[] =
+    "SELECT pg_catalog.set_config('role', 'none', true)";
+
+/* The same, and the transaction's COMMIT does not wait for its WAL to
+ * reach the disk: a migration applied on its own is one of a run, and the
+ * engine makes the whole run durable with one synchronous commit at the
+ * end (migc__make_durable).  A server crash in between loses whole
+ * transactions only -- each migration with its history row -- which the
+ * next start applies again. */
+static const char RESET_ROLE_ASYNC[] =
+    "SELECT pg_catalog.set_config('role', 'none', true), "
+    "pg_catalog.set_config('synchronous_commit', 'off', true)";
 
 /* Runs one command outside the pipeline; on failure fills ctx->err. */
 static migc_result exec_params(migc__ctx *ctx, const char *sql, int n,
@@ -250,48 +329,36 @@ static migc_result exec_params(migc__ctx *ctx, const char *sql, int n,
     return MIGC_OK;
 }
 
-/* Runs script s of migration m in one transaction: BEGIN, the timeouts,
- * the `before` bookkeeping, every statement, the `after` bookkeeping --
- * pipelined -- and COMMIT once all their replies are in.  Rolls back on
- * failure. */
-static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
-                                      const migc_script *s,
-                                      const query *before, size_t nbefore,
-                                      const query *after, size_t nafter,
-                                      const char *what)
+/* ---- transactions ------------------------------------------------------ */
+
+/* Appends the statements of script s of m to q at n; returns the new n. */
+static size_t add_statements(query *q, size_t n, const migc_migration *m,
+                             const migc_script *s, const char *what)
 {
-    query *q = calloc(s->statement_count + nbefore + nafter + 4, sizeof *q);
-    if (!q)
-        return migc__fail(ctx, MIGC_EINVAL, "out of memory");
-    char tv[2][24];
-    const char *const tparams[2][2] = {{"lock_timeout", tv[0]},
-                                       {"statement_timeout", tv[1]}};
-    size_t n = 0;
-    q[n++] = (query){"BEGIN", 0, NULL, TAG_BOOKKEEPING};
-    /* NOTICEs would reach the connection's notice processor, which prints
-     * by default; quiet for this transaction only (a session-level SET
-     * would land on any server connection behind a pooler). */
-    q[n++] = (query){"SELECT pg_catalog.set_config('client_min_messages', "
-                     "'error', true)",
-                     0, NULL, TAG_BOOKKEEPING};
-    n += add_timeouts(ctx, q + n, tv, tparams);
-    for (size_t k = 0; k < nbefore; k++)
-        q[n++] = before[k];
     for (uint32_t i = 0; i < s->statement_count; i++) {
         const migc_statement *st = &s->statements[i];
         if (!(st->flags & MIGC_STMT_SKIP))
-            q[n++] = (query){s->sql + st->offset, 0, NULL, (long)i};
+            q[n++] = (query){s->sql + st->offset, 0, NULL, (long)i, m, s, what};
     }
-    for (size_t k = 0; k < nafter; k++)
-        q[n++] = after[k];
-    migc_result rc = run_pipeline(ctx, q, n, m, s, what);
+    return n;
+}
+
+/* Runs the pipelined queries q[0, n) -- which begin with BEGIN -- and
+ * COMMIT once all their replies are in (COMMIT in the pipeline would let
+ * the server commit on its own after the migrating process died).  Rolls
+ * back on failure; `last` is the query whose migration a failure at COMMIT
+ * is blamed on. */
+static migc_result run_and_commit(migc__ctx *ctx, const query *q, size_t n,
+                                  const query *last)
+{
+    migc_result rc = run_pipeline(ctx, q, n);
     if (rc == MIGC_OK) {
         /* A deferred constraint fails here: the migration's own error. */
         PGresult *res = PQexec(ctx->conn, "COMMIT");
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             rc = migc__fail_server(ctx, MIGC_EMIGRATION, res,
-                                   "%s failed at COMMIT", what);
-            migc__locate(ctx, m, s, UINT32_MAX, NULL);
+                                   "%s failed at COMMIT", last->what);
+            migc__locate(ctx, last->m, last->s, UINT32_MAX, NULL);
         }
         PQclear(res);
     }
@@ -299,36 +366,153 @@ static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
         rollback(ctx);
         describe_lock_blocker(ctx);
     }
+    return rc;
+}
+
+/* Runs script s of migration m in one transaction, pipelined: BEGIN, the
+ * transaction's settings (through a pooler), `before`, every statement,
+ * `after`; COMMIT once their replies are in. */
+static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
+                                      const migc_script *s,
+                                      const query *before, size_t nbefore,
+                                      const query *after, size_t nafter,
+                                      const char *what)
+{
+    migc_result rc = prepare_session(ctx);
+    if (rc != MIGC_OK)
+        return rc;
+    query *q = calloc(s->statement_count + nbefore + nafter + 2, sizeof *q);
+    if (!q)
+        return migc__fail(ctx, MIGC_EINVAL, "out of memory");
+    local_settings local;
+    size_t n = 0;
+    q[n++] = (query){"BEGIN", 0, NULL, TAG_BOOKKEEPING, m, s, what};
+    if (ctx->opt.flags & MIGC_NO_SESSION_LOCK) {
+        local_settings_init(ctx, &local);
+        q[n++] = (query){local.sql, local.nparams, local.params,
+                         TAG_BOOKKEEPING, m, s, what};
+    }
+    for (size_t k = 0; k < nbefore; k++)
+        q[n++] = before[k];
+    n = add_statements(q, n, m, s, what);
+    for (size_t k = 0; k < nafter; k++)
+        q[n++] = after[k];
+    rc = run_and_commit(ctx, q, n, &q[n - 1]);
     free(q);
     return rc;
 }
 
+/* The history row goes in first through a pooler, where a concurrent
+ * applier got past the (missing) session lock: it then waits on the row's
+ * key and fails with unique_violation instead of applying twice.  With the
+ * session lock no one else applies, and the row goes in last, with the
+ * migration's duration. */
 static migc_result apply_transactional(migc__ctx *ctx,
                                        const migc_migration *m)
 {
-    const migc_script *s = &m->up;
-    char *insert = insert_sql(ctx);
+    bool row_first = ctx->opt.flags & MIGC_NO_SESSION_LOCK;
+    char *insert = insert_sql(ctx, row_first ? "NULL" : SINCE_BEGIN);
     if (!insert)
         return migc__fail(ctx, MIGC_EINVAL, "out of memory");
     char update[512];
     snprintf(update, sizeof update,
-             "UPDATE %s SET duration_ms = (extract(epoch FROM "
-             "clock_timestamp() - applied_at) * 1000)::bigint WHERE id = $1",
+             "UPDATE %s SET duration_ms = " SINCE_BEGIN " WHERE id = $1",
              ctx->table);
     row_params rp;
-    fill_row(&rp, m, true, "applied", s->statement_count);
-    /* The history row first: a concurrent applier waits on its key. */
-    const query before[1] = {{insert, 10, rp.values, TAG_BOOKKEEPING}};
-    /* A migration may SET ROLE to one that cannot write the history: do
-     * the bookkeeping as the session's own user (for this transaction
-     * only; the session's settings are restored afterwards anyway). */
+    fill_row(&rp, m, true, "applied", m->up.statement_count,
+             ctx->applied_rows + 1);
+    const query row = {insert, 11, rp.values, TAG_BOOKKEEPING, m, &m->up,
+                       rp.what};
     const query after[2] = {
-        {"SELECT pg_catalog.set_config('role', 'none', true)", 0, NULL,
-         TAG_BOOKKEEPING},
-        {update, 1, rp.values, TAG_BOOKKEEPING}};
-    char what[256];
-    snprintf(what, sizeof what, "migration %s (%s)", m->id, s->file);
-    migc_result rc = run_in_transaction(ctx, m, s, before, 1, after, 2, what);
+        {RESET_ROLE_ASYNC, 0, NULL, TAG_BOOKKEEPING, m, &m->up, rp.what},
+        row_first ? (query){update, 1, rp.values, TAG_BOOKKEEPING, m, &m->up,
+                            rp.what}
+                  : row};
+    migc_result rc = run_in_transaction(ctx, m, &m->up, &row, row_first, after,
+                                        2, rp.what);
+    free(insert);
+    if (rc == MIGC_OK) {
+        ctx->applied_rows++;
+        ctx->async_commits++;
+    }
+    return rc;
+}
+
+migc_result migc__make_durable(migc__ctx *ctx)
+{
+    if (ctx->async_commits == 0 || migc__connection_lost(ctx->conn))
+        return MIGC_OK;
+    /* A transaction with an id commits with a WAL flush (and, with
+     * synchronous replication, a standby's confirmation) up to its commit
+     * record, which lies after every earlier commit. */
+    PGresult *res = migc__exec(ctx, "SELECT pg_catalog.txid_current()", 0,
+                               NULL, "cannot make the migrations durable");
+    if (!res)
+        return ctx->err->code;
+    PQclear(res);
+    ctx->async_commits = 0;
+    return MIGC_OK;
+}
+
+migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
+                              size_t count)
+{
+    if (count == 0)
+        return MIGC_OK;
+    migc_result rc = prepare_session(ctx);
+    if (rc != MIGC_OK)
+        return rc;
+    const migc_catalog *cat = ctx->cat;
+    bool row_first = ctx->opt.flags & MIGC_NO_SESSION_LOCK;
+    size_t total = 0;
+    for (size_t k = 0; k < count; k++)
+        total += cat->migrations[which[k]].up.statement_count;
+    query *q = calloc(total + 3 * count + 2, sizeof *q);
+    row_params *rows = calloc(count, sizeof *rows);
+    char *insert = insert_sql(ctx, "NULL");
+    if (!q || !rows || !insert) {
+        free(q);
+        free(rows);
+        free(insert);
+        return migc__fail(ctx, MIGC_EINVAL, "out of memory");
+    }
+    const migc_migration *first = &cat->migrations[which[0]];
+    double start = migc__now_ms();
+    local_settings local;
+    size_t n = 0;
+    q[n++] = (query){"BEGIN", 0, NULL, TAG_BOOKKEEPING, NULL, NULL,
+                     "the group of migrations"};
+    if (row_first) {
+        local_settings_init(ctx, &local);
+        q[n++] = (query){local.sql, local.nparams, local.params,
+                         TAG_BOOKKEEPING, NULL, NULL, "the group of migrations"};
+    }
+    for (size_t k = 0; k < count; k++) {
+        const migc_migration *m = &cat->migrations[which[k]];
+        row_params *rp = &rows[k];
+        fill_row(rp, m, true, "applied", m->up.statement_count,
+                 ctx->applied_rows + 1 + (int64_t)k);
+        const query row = {insert, 11, rp->values, TAG_BOOKKEEPING, m, &m->up,
+                           rp->what};
+        if (row_first)
+            q[n++] = row;
+        n = add_statements(q, n, m, &m->up, rp->what);
+        q[n++] = (query){RESET_ROLE, 0, NULL, TAG_BOOKKEEPING, m, &m->up,
+                         rp->what};
+        if (!row_first)
+            q[n++] = row;
+    }
+    rc = run_and_commit(ctx, q, n, &q[n - 1]);
+    if (rc == MIGC_OK) {
+        ctx->applied_rows += (int64_t)count;
+        const migc_migration *last = &cat->migrations[which[count - 1]];
+        migc__log(ctx, "migc: applied %zu migration%s (%s to %s) in one "
+                       "transaction in %.1f ms",
+                  count, count == 1 ? "" : "s", first->id, last->id,
+                  migc__now_ms() - start);
+    }
+    free(q);
+    free(rows);
     free(insert);
     return rc;
 }
@@ -349,26 +533,6 @@ static void record_failure(migc__ctx *ctx, const migc_migration *m,
     const char *params[3] = {m->id, d, saved.message};
     exec_params(ctx, sql, 3, params, "cannot record the failure");
     *ctx->err = saved;
-}
-
-/* Session-level timeouts for a script that runs statement by statement
- * (restored with the other session settings when the call ends). */
-static migc_result set_session_timeouts(migc__ctx *ctx)
-{
-    static const char sql[] = "SELECT pg_catalog.set_config($1, $2, false)";
-    char v[24];
-    migc_result rc = MIGC_OK;
-    if (ctx->opt.lock_timeout_ms > 0) {
-        snprintf(v, sizeof v, "%d", ctx->opt.lock_timeout_ms);
-        const char *p[2] = {"lock_timeout", v};
-        rc = exec_params(ctx, sql, 2, p, "cannot set lock_timeout");
-    }
-    if (rc == MIGC_OK && ctx->opt.statement_timeout_ms > 0) {
-        snprintf(v, sizeof v, "%d", ctx->opt.statement_timeout_ms);
-        const char *p[2] = {"statement_timeout", v};
-        rc = exec_params(ctx, sql, 2, p, "cannot set statement_timeout");
-    }
-    return rc;
 }
 
 /* Refuses a statement-by-statement script without the session lock. */
@@ -411,17 +575,17 @@ static migc_result apply_statementwise(migc__ctx *ctx,
     bool as_written = s->transaction == MIGC_TRANSACTION_AS_WRITTEN;
     migc_result rc = needs_session_lock(ctx, m, s);
     if (rc == MIGC_OK)
-        rc = set_session_timeouts(ctx);
+        rc = prepare_session(ctx);
     if (rc != MIGC_OK)
         return rc;
     char sql[1024];
     if (!resume) {
-        char *insert = insert_sql(ctx);
+        char *insert = insert_sql(ctx, "NULL");
         if (!insert)
             return migc__fail(ctx, MIGC_EINVAL, "out of memory");
         row_params rp;
-        fill_row(&rp, m, false, "running", 0);
-        rc = exec_params(ctx, insert, 10, rp.values,
+        fill_row(&rp, m, false, "running", 0, ctx->applied_rows + 1);
+        rc = exec_params(ctx, insert, 11, rp.values,
                          "cannot record the migration's start");
         free(insert);
     } else {
@@ -481,8 +645,10 @@ static migc_result apply_statementwise(migc__ctx *ctx,
     if ((rc = exec_params(ctx, sql, 3, params,
                           "cannot record the migration's end")) != MIGC_OK)
         return rc;
-    if (as_written)
-        return exec_params(ctx, "COMMIT", 0, NULL, "cannot commit");
+    if (as_written &&
+        (rc = exec_params(ctx, "COMMIT", 0, NULL, "cannot commit")) != MIGC_OK)
+        return rc;
+    ctx->applied_rows++;
     return MIGC_OK;
 }
 
@@ -516,7 +682,8 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
              s->file);
     migc_result rc;
     if (s->transaction == MIGC_TRANSACTION_SINGLE) {
-        const query before[1] = {{del, 1, params, TAG_BOOKKEEPING}};
+        const query before[1] = {
+            {del, 1, params, TAG_BOOKKEEPING, m, s, what}};
         rc = run_in_transaction(ctx, m, s, before, 1, NULL, 0, what);
     } else {
         char mark[512], total[16];
@@ -529,7 +696,7 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
         const char *mark_params[2] = {m->id, total};
         rc = needs_session_lock(ctx, m, s);
         if (rc == MIGC_OK)
-            rc = set_session_timeouts(ctx);
+            rc = prepare_session(ctx);
         if (rc == MIGC_OK)
             rc = exec_params(ctx, mark, 2, mark_params,
                              "cannot record the revert");

@@ -190,12 +190,21 @@ typedef struct verdict {
     const migc__row *first_ahead;
 } verdict;
 
-static size_t catalog_index(const migc_catalog *cat, const char *id)
+/* Reports a history row whose id the catalog has at another version: the
+ * row's version was changed by hand. */
+static migc_result moved(migc__ctx *ctx, const migc__row *r,
+                         const migc_migration *m)
 {
-    for (size_t i = 0; i < cat->count; i++)
-        if (strcmp(cat->migrations[i].id, id) == 0)
-            return i;
-    return cat->count;
+    migc__fail(ctx, MIGC_EHISTORY,
+               "the history records migration %s at version %lld, but it is "
+               "version %lld (%s): the history table was edited",
+               r->id, (long long)r->version, (long long)m->version, m->up.file);
+    snprintf(ctx->err->hint, sizeof ctx->err->hint,
+             "restore the row's version to %lld", (long long)m->version);
+    ctx->err->version = r->version;
+    migc__copy(ctx->err->id, sizeof ctx->err->id, r->id);
+    ctx->err->file = m->up.file;
+    return MIGC_EHISTORY;
 }
 
 /* Reports an interrupted or failed non-transactional migration (or
@@ -265,8 +274,11 @@ static migc_result verify(migc__ctx *ctx, migc__history *h, verdict *v,
                                       : INT64_MIN;
     for (size_t k = 0; k < h->count; k++) {
         const migc__row *r = &h->rows[k];
-        size_t i = catalog_index(cat, r->id);
+        size_t i = migc__catalog_index(cat, r->version, r->id);
         if (i == cat->count) {
+            const migc_migration *same_id = migc_catalog_find(cat, r->id);
+            if (same_id)
+                return moved(ctx, r, same_id);
             if (r->version > last_version) {
                 if (!v->first_ahead)
                     v->first_ahead = r;
@@ -330,6 +342,49 @@ static void refresh_head(migc__ctx *ctx)
 
 /* ---- up ---------------------------------------------------------------- */
 
+/* Applies catalog migrations which[0, count): one on its own (resuming
+ * it at statement `done` when `resume`), or, `as_group`, all in one
+ * transaction.
+ * A transactional attempt that hit lock_timeout is tried again
+ * (lock_retries).  Through a pooler, when a concurrent applier inserted a
+ * history row first, *again is set and MIGC_OK returned: the pass must
+ * read the history again. */
+static migc_result apply_some(migc__ctx *ctx, const size_t *which,
+                              size_t count, bool grouped, bool resume,
+                              uint32_t done, bool *again)
+{
+    const migc_migration *m = &ctx->cat->migrations[which[0]];
+    bool transactional =
+        grouped || m->up.transaction == MIGC_TRANSACTION_SINGLE;
+    migc_result rc = grouped ? migc__apply_group(ctx, which, count)
+                             : migc__apply_up(ctx, which[0], resume, done);
+    for (int attempt = 0;
+         rc == MIGC_EMIGRATION && attempt < ctx->opt.lock_retries &&
+         transactional && strcmp(ctx->err->sqlstate, "55P03") == 0;
+         attempt++) {
+        int wait = 500 << (attempt < 5 ? attempt : 5);
+        if (wait > 10000)
+            wait = 10000;
+        migc__log(ctx, "migc: migration %s hit lock_timeout (%s); "
+                       "trying again in %d ms",
+                  ctx->err->id[0] ? ctx->err->id : m->id,
+                  ctx->err->detail[0] ? ctx->err->detail : "a lock is held",
+                  wait);
+        migc__sleep_ms(wait);
+        rc = grouped ? migc__apply_group(ctx, which, count)
+                     : migc__apply_up(ctx, which[0], false, 0);
+    }
+    if (rc != MIGC_OK && !resume && transactional &&
+        (ctx->opt.flags & MIGC_NO_SESSION_LOCK) &&
+        strcmp(ctx->err->sqlstate, "23505") == 0 &&
+        ctx->err->statement_index == 0) {
+        /* Another process inserted a history row first. */
+        *again = true;
+        rc = MIGC_OK;
+    }
+    return rc;
+}
+
 /* One verification-and-apply pass.  *again is set when a concurrent
  * applier (through a pooler) won a race and the pass must be repeated. */
 static migc_result up_pass(migc__ctx *ctx, bool *again)
@@ -356,10 +411,22 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
         migc__history_free(&h);
         return MIGC_EAHEAD;
     }
+    ctx->applied_rows = 0;
+    for (size_t k = 0; k < h.count; k++)
+        if (strcmp(h.rows[k].state, "applied") == 0)
+            ctx->applied_rows++;
+    /* MIGC_GROUPED: runs of pending transactional migrations, applied
+     * together when a migration that runs alone (or the end) is reached. */
+    size_t *group = NULL, grouped = 0;
+    if ((ctx->opt.flags & MIGC_GROUPED) &&
+        !(group = malloc((cat->count ? cat->count : 1) * sizeof *group))) {
+        migc__history_free(&h);
+        return migc__fail(ctx, MIGC_EINVAL, "out of memory");
+    }
     size_t applied = 0;
     for (size_t i = 0; i < cat->count && rc == MIGC_OK; i++) {
         const migc_migration *m = &cat->migrations[i];
-        const migc__row *r = migc__history_find(&h, m->id);
+        const migc__row *r = migc__history_find(&h, m->version, m->id);
         if (ctx->opt.target_version && m->version > ctx->opt.target_version)
             break;
         if (r && strcmp(r->state, "applied") == 0)
@@ -383,36 +450,29 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
             rc = MIGC_EOUTOFORDER;
             break;
         }
-        rc = migc__apply_up(ctx, i, r != NULL, r ? r->done : 0);
-        for (int attempt = 0;
-             rc == MIGC_EMIGRATION && attempt < ctx->opt.lock_retries &&
-             m->up.transaction == MIGC_TRANSACTION_SINGLE &&
-             strcmp(ctx->err->sqlstate, "55P03") == 0;
-             attempt++) {
-            int wait = 500 << (attempt < 5 ? attempt : 5);
-            if (wait > 10000)
-                wait = 10000;
-            migc__log(ctx, "migc: migration %s hit lock_timeout (%s); "
-                           "trying again in %d ms",
-                      m->id, ctx->err->detail[0] ? ctx->err->detail
-                                                 : "a lock is held",
-                      wait);
-            migc__sleep_ms(wait);
-            rc = migc__apply_up(ctx, i, false, 0);
+        if (group && !r && m->up.transaction == MIGC_TRANSACTION_SINGLE) {
+            group[grouped++] = i;
+            continue;
         }
-        if (rc != MIGC_OK && !r &&
-            m->up.transaction == MIGC_TRANSACTION_SINGLE &&
-            strcmp(ctx->err->sqlstate, "23505") == 0 &&
-            ctx->err->statement_index == 0) {
-            /* Another process inserted this history row first (no session
-             * lock through a pooler): read the history again. */
-            *again = true;
-            rc = MIGC_OK;
+        if (grouped) {
+            rc = apply_some(ctx, group, grouped, true, false, 0, again);
+            applied += grouped;
+            grouped = 0;
+            if (rc != MIGC_OK || *again)
+                break;
+        }
+        rc = apply_some(ctx, &i, 1, false, r != NULL, r ? r->done : 0,
+                        again);
+        if (*again)
             break;
-        }
         if (rc == MIGC_OK)
             applied++;
     }
+    if (rc == MIGC_OK && !*again && grouped) {
+        rc = apply_some(ctx, group, grouped, true, false, 0, again);
+        applied += grouped;
+    }
+    free(group);
     if (rc == MIGC_OK && !*again) {
         if (v.ahead)
             migc__log(ctx, "migc: the database is ahead of this program (it "
@@ -450,6 +510,15 @@ migc_result migc_up(PGconn *conn, const migc_catalog *catalog,
         rc = up_pass(&ctx, &again);
         if (!again)
             break;
+    }
+    /* Before the lock goes and before success is reported -- and after a
+     * failure too, for what did commit. */
+    if (rc == MIGC_OK) {
+        rc = migc__make_durable(&ctx);
+    } else {
+        migc_error failure = *ctx.err;
+        migc__make_durable(&ctx);
+        *ctx.err = failure;
     }
     rc = migc__unlock(&ctx, rc);
     session_end(&ctx, &saved);
@@ -494,7 +563,7 @@ static migc_result down_common(PGconn *conn, const migc_catalog *catalog,
         rc = migc__fail(&ctx, MIGC_EINVAL, "out of memory");
     for (size_t i = catalog->count; rc == MIGC_OK && i-- > 0;) {
         const migc_migration *m = &catalog->migrations[i];
-        if (!migc__history_find(&h, m->id))
+        if (!migc__history_find(&h, m->version, m->id))
             continue;
         if (by_version ? m->version <= keep_up_to
                        : (limit >= 0 && n >= (size_t)limit))

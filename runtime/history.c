@@ -275,9 +275,7 @@ migc_result migc__history_ensure(migc__ctx *ctx)
 static int compare_rows(const void *a, const void *b)
 {
     const migc__row *x = a, *y = b;
-    if (x->version != y->version)
-        return x->version < y->version ? -1 : 1;
-    return strcmp(x->id, y->id);
+    return migc__order(x->version, x->id, y->version, y->id);
 }
 
 static void unhex(const char *text, unsigned char *out)
@@ -362,10 +360,19 @@ void migc__history_free(migc__history *h)
     memset(h, 0, sizeof *h);
 }
 
-migc__row *migc__history_find(migc__history *h, const char *id)
+static int compare_to_row(const void *key, const void *element)
 {
-    for (size_t i = 0; i < h->count; i++)
-        if (strcmp(h->rows[i].id, id) == 0)
-            return &h->rows[i];
-    return NULL;
+    const migc__row *k = key, *r = element;
+    return migc__order(k->version, k->id, r->version, r->id);
+}
+
+migc__row *migc__history_find(migc__history *h, int64_t version,
+                              const char *id)
+{
+    migc__row key;
+    key.version = version;
+    key.id = (char *)id;
+    return h->count ? bsearch(&key, h->rows, h->count, sizeof *h->rows,
+                              compare_to_row)
+                    : NULL;
 }

@@ -2,11 +2,11 @@
  * internal.h -- what the runtime's modules share, and nothing else sees.
  *
  * The runtime is split by concern: errors.c (result codes, error details,
- * mapping server positions back to files), history.c (the history table),
- * lock.c (the advisory lock between replicas), apply.c (running one
- * migration's script), engine.c (up, down, force: verification and
- * orchestration), report.c (status and plan) and service.c (the standard
- * flags).  Internal symbols are prefixed migc__.
+ * mapping server positions back to files), catalog.c (lookups),
+ * history.c (the history table), lock.c (the advisory lock between
+ * replicas), apply.c (running migrations' scripts), engine.c (up, down,
+ * force: verification and orchestration), report.c (status and plan) and
+ * service.c (the standard flags).  Internal symbols are prefixed migc__.
  */
 #ifndef MIGC_RUNTIME_INTERNAL_H
 #define MIGC_RUNTIME_INTERNAL_H
@@ -29,6 +29,11 @@ typedef struct migc__ctx {
     char *schema;          /* quoted "schema" */
     int64_t lock_key;      /* advisory lock key of this history table */
     bool locked;
+    bool session_prepared; /* the session's timeouts are set (apply.c) */
+    size_t async_commits;  /* commits not yet known durable (apply.c) */
+    int64_t applied_rows;  /* history rows in state applied, as last read
+                              and since counted: the next applied row's
+                              applied_count is one more */
 } migc__ctx;
 
 /* One row of the history table. */
@@ -77,6 +82,16 @@ void migc__locate(migc__ctx *ctx, const migc_migration *m,
 /* True when the connection is gone (or unusable). */
 bool migc__connection_lost(PGconn *conn);
 
+/* ---- catalog.c ---- */
+
+/* The order of migrations: by version, then id byte-wise (<0, 0, >0). */
+int migc__order(int64_t version_a, const char *id_a, int64_t version_b,
+                const char *id_b);
+/* The index of migration (version, id) in the catalog, or cat->count: a
+ * binary search. */
+size_t migc__catalog_index(const migc_catalog *cat, int64_t version,
+                           const char *id);
+
 /* ---- history.c ---- */
 
 /* Prepares ctx: defaults, the quoted table name, the lock key. */
@@ -98,8 +113,10 @@ migc_result migc__history_ensure(migc__ctx *ctx);
 migc_result migc__history_read(migc__ctx *ctx, migc__history *h,
                                bool *missing_table);
 void migc__history_free(migc__history *h);
-/* The row with `id`, or NULL. */
-migc__row *migc__history_find(migc__history *h, const char *id);
+/* The row of migration (version, id), or NULL: a binary search (the rows
+ * are in catalog order). */
+migc__row *migc__history_find(migc__history *h, int64_t version,
+                              const char *id);
 
 /* Runs a command with text parameters; returns the result (caller
  * PQclear's) or NULL after setting the error (the result is cleared). */
@@ -122,6 +139,14 @@ migc_result migc__unlock(migc__ctx *ctx, migc_result so_far);
  * failed), it continues at statement `done` (the count already done). */
 migc_result migc__apply_up(migc__ctx *ctx, size_t i, bool resume,
                            uint32_t done);
+/* Applies the catalog migrations which[0, count) -- all transactional,
+ * in order -- in one transaction (MIGC_GROUPED). */
+migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
+                              size_t count);
+/* Waits until every migration committed so far is durable (on disk, and
+ * on synchronous standbys): one synchronous commit.  Returns MIGC_OK or
+ * the error. */
+migc_result migc__make_durable(migc__ctx *ctx);
 /* Reverts migration i with its down script, removing its history row. */
 migc_result migc__apply_down(migc__ctx *ctx, size_t i);
 

@@ -75,7 +75,8 @@ migc_result migc_status(PGconn *conn, const migc_catalog *catalog,
                           (row->version == m->version &&
                            strcmp(row->id, m->id) >= 0)))
                     break;
-                if (migc_catalog_find(catalog, row->id))
+                if (migc__catalog_index(catalog, row->version, row->id) <
+                    catalog->count)
                     continue;
                 migc_status_entry *e = &r->entries[r->count++];
                 e->version = row->version;
@@ -96,7 +97,7 @@ migc_result migc_status(PGconn *conn, const migc_catalog *catalog,
             e->file = m->up.file;
             e->duration_ms = -1;
             e->statements_total = m->up.statement_count;
-            const migc__row *row = migc__history_find(&h, m->id);
+            const migc__row *row = migc__history_find(&h, m->version, m->id);
             if (!row) {
                 e->state = MIGC_STATE_PENDING;
                 r->pending++;
@@ -485,7 +486,8 @@ migc_result migc_print_plan(PGconn *conn, const migc_catalog *catalog,
         const migc_status_entry *e = &r->entries[i];
         if (e->state != MIGC_STATE_PENDING || e->version > target)
             continue;
-        const migc_migration *m = migc_catalog_find(catalog, e->id);
+        const migc_migration *m =
+            &catalog->migrations[migc__catalog_index(catalog, e->version, e->id)];
         if (json)
             plan_json_migration(out, m, k == 0);
         else

@@ -124,7 +124,11 @@ enum {
      * a transaction-pooling PgBouncer, where session locks are unreliable.
      * Transactional migrations stay exactly-once through the history
      * table's primary key; non-transactional ones are refused. */
-    MIGC_NO_SESSION_LOCK = 1u << 4
+    MIGC_NO_SESSION_LOCK = 1u << 4,
+    /* Apply every pending migration in one transaction: all of them or
+     * none.  Faster for a long run of pending migrations (one commit);
+     * migrations that cannot run in a transaction are refused. */
+    MIGC_GROUPED = 1u << 5
 };
 
 /* Receives one line of progress (no trailing newline). */

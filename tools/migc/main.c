@@ -126,6 +126,9 @@ static const char database_help[] =
     "  --to V                  up: stop after version V\n"
     "  --all                   down: revert every applied migration\n"
     "  --json                  status, plan: JSON output\n"
+    "  --grouped               up: apply all pending migrations in one\n"
+    "                          transaction (a non-transactional one runs on\n"
+    "                          its own between groups)\n"
     "  --retry                 up: resume an interrupted non-transactional\n"
     "                          migration at the statement that did not finish\n"
     "  --allow-missing         accept applied migrations missing from DIR\n"
@@ -168,6 +171,7 @@ typedef struct args {
     const char *statement_timeout;
     bool all;
     bool retry;
+    bool grouped;
     bool allow_missing;
     bool allow_out_of_order;
     bool json;
@@ -236,6 +240,8 @@ static int parse_args(int argc, char **argv, int first, args *out)
             out->all = true;
         else if (strcmp(a, "--retry") == 0)
             out->retry = true;
+        else if (strcmp(a, "--grouped") == 0)
+            out->grouped = true;
         else if (strcmp(a, "--allow-missing") == 0)
             out->allow_missing = true;
         else if (strcmp(a, "--allow-out-of-order") == 0)
@@ -742,6 +748,8 @@ static int cmd_database(const args *a)
     opt.log = log_line;
     if (a->retry)
         opt.flags |= MIGC_RETRY_INTERRUPTED;
+    if (a->grouped)
+        opt.flags |= MIGC_GROUPED;
     if (a->allow_missing)
         opt.flags |= MIGC_ALLOW_MISSING;
     if (a->allow_out_of_order)
