@@ -28,6 +28,17 @@ extern "C" {
 /* Size of a SHA-256 digest in bytes. */
 #define MIGC_SHA256_SIZE 32
 
+/* Hash members hold bytes, not strings: generated catalogs initialize them
+ * with string literals of exactly MIGC_SHA256_SIZE bytes, no NUL. */
+#if defined(__has_attribute)
+#if __has_attribute(nonstring)
+#define MIGC_NONSTRING __attribute__((nonstring))
+#endif
+#endif
+#ifndef MIGC_NONSTRING
+#define MIGC_NONSTRING
+#endif
+
 /* The migration file format a folder was written in. */
 typedef enum migc_format {
     MIGC_FORMAT_GOLANG_MIGRATE = 1, /* {version}_{title}.up.sql / .down.sql */
@@ -104,7 +115,7 @@ typedef struct migc_script {
     const char *file;
     /* SHA-256 of the normalized source text of this script (UTF-8 BOM
      * removed, CRLF turned into LF); all zero when sql is NULL. */
-    unsigned char sha256[MIGC_SHA256_SIZE];
+    unsigned char sha256[MIGC_SHA256_SIZE] MIGC_NONSTRING;
 } migc_script;
 
 /* One migration. */
@@ -120,7 +131,7 @@ typedef struct migc_migration {
     /* SHA-256 over the chain of every migration up to and including this
      * one: chain[i] = SHA-256(chain[i-1] || version as 8 bytes big-endian
      * || id || 0x00 || up.sha256), with chain[-1] all zero. */
-    unsigned char chain_sha256[MIGC_SHA256_SIZE];
+    unsigned char chain_sha256[MIGC_SHA256_SIZE] MIGC_NONSTRING;
 } migc_migration;
 
 /* A compiled migrations folder. */
@@ -133,7 +144,7 @@ typedef struct migc_catalog {
     size_t count;             /* number of migrations */
     const migc_migration *migrations; /* sorted in application order */
     /* chain_sha256 of the last migration (all zero when count == 0). */
-    unsigned char chain_sha256[MIGC_SHA256_SIZE];
+    unsigned char chain_sha256[MIGC_SHA256_SIZE] MIGC_NONSTRING;
 } migc_catalog;
 
 #ifdef __cplusplus

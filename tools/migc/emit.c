@@ -58,26 +58,35 @@ bool mc_is_c_identifier(const char *s)
     return true;
 }
 
-/* Appends data as the contents of C string literals: one literal piece per
- * source line, each on its own output line, indented. */
+/* Source bytes a literal piece holds before it ends at a line break:
+ * gcc's time goes with the number of tokens more than with their length,
+ * and one piece per source line made the output several times slower to
+ * compile.  (Every piece stays under ROW_BYTES, ISO C's 4095-byte
+ * guarantee for one literal being met by the rows of emit_string.) */
+#define PIECE_BYTES 1024
+
+/* Appends data as the contents of C string literals, each piece on its own
+ * output line, indented: a piece ends with each statement (its NUL) and at
+ * the first line break past PIECE_BYTES. */
 static void escape_literal(mc_buf *out, const char *data, size_t len)
 {
     mc_buf_puts(out, "    \"");
     char prev = 0;
+    size_t piece = 0;
+    bool open = true;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)data[i];
-        switch (c) {
-        case '\0':
-        case '\n':
-            /* One literal piece per line, and each statement on a line of
-             * its own. */
+        piece++;
+        if (c == '\0' || (c == '\n' && piece >= PIECE_BYTES)) {
             mc_buf_puts(out, c ? "\\n\"" : "\\000\"");
-            if (i + 1 < len)
-                mc_buf_puts(out, "\n    \"");
-            else
-                mc_buf_putc(out, '\n');
+            open = i + 1 < len;
+            mc_buf_puts(out, open ? "\n    \"" : "\n");
             prev = 0;
+            piece = 0;
             continue;
+        }
+        switch (c) {
+        case '\n': mc_buf_puts(out, "\\n"); break;
         case '"': mc_buf_puts(out, "\\\""); break;
         case '\\': mc_buf_puts(out, "\\\\"); break;
         case '\t': mc_buf_puts(out, "\\t"); break;
@@ -93,8 +102,7 @@ static void escape_literal(mc_buf *out, const char *data, size_t len)
         }
         prev = (char)c;
     }
-    /* A last line break or NUL already closed the literal. */
-    if (len == 0 || (data[len - 1] != '\n' && data[len - 1] != '\0'))
+    if (open)
         mc_buf_puts(out, "\"\n");
 }
 
@@ -134,21 +142,22 @@ static const char *emit_string(mc_emitter *e, const char *name,
     return expr;
 }
 
+/* A hash as a string literal of exactly MIGC_SHA256_SIZE bytes (ISO C
+ * lets it fill the array without its NUL; the members are declared
+ * MIGC_NONSTRING): one token where a brace list was 32. */
 static void emit_hash(FILE *out, const unsigned char h[MIGC_SHA256_SIZE])
 {
     static const char digits[] = "0123456789abcdef";
-    char text[2 + MIGC_SHA256_SIZE * 5];
+    char text[2 + MIGC_SHA256_SIZE * 4];
     size_t n = 0;
-    text[n++] = '{';
+    text[n++] = '"';
     for (int i = 0; i < MIGC_SHA256_SIZE; i++) {
-        if (i)
-            text[n++] = ',';
-        text[n++] = '0';
+        text[n++] = '\\';
         text[n++] = 'x';
         text[n++] = digits[h[i] >> 4];
         text[n++] = digits[h[i] & 15];
     }
-    text[n++] = '}';
+    text[n++] = '"';
     fwrite(text, 1, n, out);
 }
 

@@ -10,19 +10,8 @@
 /* dbmate/20240301100000_create_warehouses.sql */
 static const char migc__m0_up[] =
     "CREATE SCHEMA inventory;\000"
-    "CREATE TABLE inventory.warehouses (\n"
-    "    id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-    "    code        text    NOT NULL UNIQUE,\n"
-    "    name        text    NOT NULL,\n"
-    "    \"bin;slot\"  text,\n"
-    "    export_dir  text    NOT NULL DEFAULT 'C:\\exports\\',\n"
-    "    flags       bit(4)  NOT NULL DEFAULT B'1010',\n"
-    "    mask        bit(8)  NOT NULL DEFAULT X'1F'\n"
-    ");\000"
-    "INSERT INTO inventory.warehouses (code, name, \"bin;slot\") VALUES\n"
-    "    ('AMS', 'it''s; ok', 'A-1;B-2'),\n"
-    "    ('UNI', U&'d\\0061t\\+000061', NULL),\n"
-    "    ('TYO', '\346\235\261\344\272\254\345\200\211\345\272\253 (Gr\303\274\303\237e)', E'row\\t3; it\\'s; here');"
+    "CREATE TABLE inventory.warehouses (\n    id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    code        text    NOT NULL UNIQUE,\n    name        text    NOT NULL,\n    \"bin;slot\"  text,\n    export_dir  text    NOT NULL DEFAULT 'C:\\exports\\',\n    flags       bit(4)  NOT NULL DEFAULT B'1010',\n    mask        bit(8)  NOT NULL DEFAULT X'1F'\n);\000"
+    "INSERT INTO inventory.warehouses (code, name, \"bin;slot\") VALUES\n    ('AMS', 'it''s; ok', 'A-1;B-2'),\n    ('UNI', U&'d\\0061t\\+000061', NULL),\n    ('TYO', '\346\235\261\344\272\254\345\200\211\345\272\253 (Gr\303\274\303\237e)', E'row\\t3; it\\'s; here');"
 ;
 static const migc_statement migc__m0_up_statements[] = {
     {0, 24, 2, 1, 0x0},
@@ -42,37 +31,9 @@ static const migc_statement migc__m0_down_statements[] = {
 
 /* dbmate/20240302110000_stock_levels.sql */
 static const char migc__m1_up[] =
-    "CREATE TABLE inventory.stock (\n"
-    "    warehouse_id   integer       NOT NULL REFERENCES inventory.warehouses (id),\n"
-    "    sku            text          NOT NULL,\n"
-    "    qty            integer       NOT NULL DEFAULT 0,\n"
-    "    unit_cost$eur  numeric(10,2) NOT NULL DEFAULT 0,\n"
-    "    PRIMARY KEY (warehouse_id, sku)\n"
-    ");\000"
-    "CREATE FUNCTION inventory.stock_value(integer) RETURNS numeric\n"
-    "    LANGUAGE sql STABLE\n"
-    "AS $$\n"
-    "    SELECT coalesce(sum(qty * unit_cost$eur), 0)\n"
-    "    FROM inventory.stock\n"
-    "    WHERE warehouse_id = $1;\n"
-    "$$;\000"
-    "CREATE FUNCTION inventory.adjust_stock(p_wh integer, p_sku text, p_delta integer)\n"
-    "    RETURNS integer\n"
-    "    LANGUAGE plpgsql\n"
-    "AS $fn$\n"
-    "DECLARE\n"
-    "    new_qty integer;\n"
-    "BEGIN\n"
-    "    INSERT INTO inventory.stock AS s (warehouse_id, sku, qty)\n"
-    "    VALUES (p_wh, p_sku, p_delta)\n"
-    "    ON CONFLICT (warehouse_id, sku) DO UPDATE SET qty = s.qty + EXCLUDED.qty\n"
-    "    RETURNING s.qty INTO new_qty;\n"
-    "    IF new_qty < 0 THEN\n"
-    "        RAISE EXCEPTION E'negative stock for %; it\\'s %', p_sku, new_qty;\n"
-    "    END IF;\n"
-    "    RETURN new_qty;\n"
-    "END;\n"
-    "$fn$;"
+    "CREATE TABLE inventory.stock (\n    warehouse_id   integer       NOT NULL REFERENCES inventory.warehouses (id),\n    sku            text          NOT NULL,\n    qty            integer       NOT NULL DEFAULT 0,\n    unit_cost$eur  numeric(10,2) NOT NULL DEFAULT 0,\n    PRIMARY KEY (warehouse_id, sku)\n);\000"
+    "CREATE FUNCTION inventory.stock_value(integer) RETURNS numeric\n    LANGUAGE sql STABLE\nAS $$\n    SELECT coalesce(sum(qty * unit_cost$eur), 0)\n    FROM inventory.stock\n    WHERE warehouse_id = $1;\n$$;\000"
+    "CREATE FUNCTION inventory.adjust_stock(p_wh integer, p_sku text, p_delta integer)\n    RETURNS integer\n    LANGUAGE plpgsql\nAS $fn$\nDECLARE\n    new_qty integer;\nBEGIN\n    INSERT INTO inventory.stock AS s (warehouse_id, sku, qty)\n    VALUES (p_wh, p_sku, p_delta)\n    ON CONFLICT (warehouse_id, sku) DO UPDATE SET qty = s.qty + EXCLUDED.qty\n    RETURNING s.qty INTO new_qty;\n    IF new_qty < 0 THEN\n        RAISE EXCEPTION E'negative stock for %; it\\'s %', p_sku, new_qty;\n    END IF;\n    RETURN new_qty;\nEND;\n$fn$;"
 ;
 static const migc_statement migc__m1_up_statements[] = {
     {0, 298, 2, 1, 0x0},
@@ -95,19 +56,8 @@ static const migc_statement migc__m1_down_statements[] = {
 /* dbmate/20240303120000_reorder_rules.sql */
 static const char migc__m2_up[] =
     "ALTER TABLE inventory.stock ADD COLUMN reorder_at integer NOT NULL DEFAULT 10;\000"
-    "CREATE FUNCTION inventory.reorder_status(integer, integer) RETURNS text\n"
-    "    LANGUAGE sql IMMUTABLE\n"
-    "BEGIN ATOMIC\n"
-    "    SELECT CASE\n"
-    "        WHEN $1 <= 0 THEN 'out of stock; reorder now'\n"
-    "        WHEN $1 <= $2 THEN 'low'\n"
-    "        ELSE 'ok'\n"
-    "    END;\n"
-    "END;\000"
-    "CREATE VIEW inventory.reorder_report AS\n"
-    "SELECT w.code, s.sku, s.qty, inventory.reorder_status(s.qty, s.reorder_at) AS status\n"
-    "FROM inventory.stock AS s\n"
-    "JOIN inventory.warehouses AS w ON w.id = s.warehouse_id;"
+    "CREATE FUNCTION inventory.reorder_status(integer, integer) RETURNS text\n    LANGUAGE sql IMMUTABLE\nBEGIN ATOMIC\n    SELECT CASE\n        WHEN $1 <= 0 THEN 'out of stock; reorder now'\n        WHEN $1 <= $2 THEN 'low'\n        ELSE 'ok'\n    END;\nEND;\000"
+    "CREATE VIEW inventory.reorder_report AS\nSELECT w.code, s.sku, s.qty, inventory.reorder_status(s.qty, s.reorder_at) AS status\nFROM inventory.stock AS s\nJOIN inventory.warehouses AS w ON w.id = s.warehouse_id;"
 ;
 static const migc_statement migc__m2_up_statements[] = {
     {0, 78, 2, 1, 0x0},
@@ -145,32 +95,9 @@ static const migc_statement migc__m3_down_statements[] = {
 
 /* dbmate/20240305140000_stock_movements.sql */
 static const char migc__m4_up[] =
-    "CREATE TABLE inventory.movements (\n"
-    "    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-    "    warehouse_id  integer     NOT NULL,\n"
-    "    sku           text        NOT NULL,\n"
-    "    delta         integer     NOT NULL,\n"
-    "    \"note;text\"   text,\n"
-    "    moved_at      timestamptz NOT NULL DEFAULT now()\n"
-    ");\000"
-    "CREATE FUNCTION inventory.log_movement() RETURNS trigger\n"
-    "    LANGUAGE plpgsql\n"
-    "AS $trg$\n"
-    "BEGIN\n"
-    "    /* only real changes /* qty unchanged => nothing; */ get logged; */\n"
-    "    IF TG_OP = 'UPDATE' AND NEW.qty = OLD.qty THEN\n"
-    "        RETURN NEW;\n"
-    "    END IF;\n"
-    "    INSERT INTO inventory.movements (warehouse_id, sku, delta, \"note;text\")\n"
-    "    VALUES (NEW.warehouse_id, NEW.sku,\n"
-    "            NEW.qty - CASE WHEN TG_OP = 'UPDATE' THEN OLD.qty ELSE 0 END,\n"
-    "            E'auto\\\\logged; it\\'s ' || TG_OP);\n"
-    "    RETURN NEW;\n"
-    "END;\n"
-    "$trg$;\000"
-    "CREATE TRIGGER stock_movement\n"
-    "    AFTER INSERT OR UPDATE ON inventory.stock\n"
-    "    FOR EACH ROW EXECUTE FUNCTION inventory.log_movement();\000"
+    "CREATE TABLE inventory.movements (\n    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    warehouse_id  integer     NOT NULL,\n    sku           text        NOT NULL,\n    delta         integer     NOT NULL,\n    \"note;text\"   text,\n    moved_at      timestamptz NOT NULL DEFAULT now()\n);\000"
+    "CREATE FUNCTION inventory.log_movement() RETURNS trigger\n    LANGUAGE plpgsql\nAS $trg$\nBEGIN\n    /* only real changes /* qty unchanged => nothing; */ get logged; */\n    IF TG_OP = 'UPDATE' AND NEW.qty = OLD.qty THEN\n        RETURN NEW;\n    END IF;\n    INSERT INTO inventory.movements (warehouse_id, sku, delta, \"note;text\")\n    VALUES (NEW.warehouse_id, NEW.sku,\n            NEW.qty - CASE WHEN TG_OP = 'UPDATE' THEN OLD.qty ELSE 0 END,\n            E'auto\\\\logged; it\\'s ' || TG_OP);\n    RETURN NEW;\nEND;\n$trg$;\000"
+    "CREATE TRIGGER stock_movement\n    AFTER INSERT OR UPDATE ON inventory.stock\n    FOR EACH ROW EXECUTE FUNCTION inventory.log_movement();\000"
     "SELECT inventory.adjust_stock(w.id, 'SKU-1', 5) FROM inventory.warehouses AS w;"
 ;
 static const migc_statement migc__m4_up_statements[] = {
@@ -198,48 +125,48 @@ static const migc_migration migc__migrations[5] = {
     {20240301100000LL, "20240301100000", "create_warehouses",
      {migc__m0_up, 584, 3, migc__m0_up_statements, 1, 0, 0x0,
       "dbmate/20240301100000_create_warehouses.sql",
-      {0x6d,0x24,0x2e,0x27,0xa3,0x2d,0x8b,0x2c,0x34,0x66,0xbe,0x30,0xc8,0xf7,0x07,0x97,0x85,0x84,0x8a,0x77,0xfc,0x98,0x36,0xd5,0xf0,0x7e,0x33,0x76,0xf2,0x4e,0x7e,0xa9}},
+      "\x6d\x24\x2e\x27\xa3\x2d\x8b\x2c\x34\x66\xbe\x30\xc8\xf7\x07\x97\x85\x84\x8a\x77\xfc\x98\x36\xd5\xf0\x7e\x33\x76\xf2\x4e\x7e\xa9"},
      {migc__m0_down, 55, 2, migc__m0_down_statements, 21, 0, 0x0,
       "dbmate/20240301100000_create_warehouses.sql",
-      {0x3c,0x37,0x7a,0x05,0x1b,0x6f,0x3c,0xa9,0xe5,0x02,0xc0,0x72,0x0d,0x5b,0x90,0x57,0xc6,0xd2,0xf2,0xdc,0xd1,0xbe,0xd2,0x86,0x17,0x03,0x56,0x15,0x75,0x4a,0x16,0x43}},
-     {0xc3,0x2d,0x6e,0x5c,0x5e,0x08,0xe7,0x15,0x1f,0x1f,0x89,0x10,0x48,0x7e,0xb2,0xf1,0x63,0x45,0xd1,0x82,0xd2,0x0b,0xa5,0xf9,0x81,0xca,0x24,0x2c,0x29,0x42,0x05,0x9d}},
+      "\x3c\x37\x7a\x05\x1b\x6f\x3c\xa9\xe5\x02\xc0\x72\x0d\x5b\x90\x57\xc6\xd2\xf2\xdc\xd1\xbe\xd2\x86\x17\x03\x56\x15\x75\x4a\x16\x43"},
+     "\xc3\x2d\x6e\x5c\x5e\x08\xe7\x15\x1f\x1f\x89\x10\x48\x7e\xb2\xf1\x63\x45\xd1\x82\xd2\x0b\xa5\xf9\x81\xca\x24\x2c\x29\x42\x05\x9d"},
     {20240302110000LL, "20240302110000", "stock_levels",
      {migc__m1_up, 1012, 3, migc__m1_up_statements, 1, 0, 0x0,
       "dbmate/20240302110000_stock_levels.sql",
-      {0xd6,0x1c,0x68,0x3b,0x0e,0x89,0x03,0xb6,0x2f,0xe4,0xef,0x13,0x31,0x11,0x26,0x97,0x2d,0x90,0x2e,0xdf,0x4a,0xf2,0x0f,0x18,0x1d,0x84,0x8d,0xee,0x26,0x2e,0x8b,0xcb}},
+      "\xd6\x1c\x68\x3b\x0e\x89\x03\xb6\x2f\xe4\xef\x13\x31\x11\x26\x97\x2d\x90\x2e\xdf\x4a\xf2\x0f\x18\x1d\x84\x8d\xee\x26\x2e\x8b\xcb"},
      {migc__m1_down, 135, 3, migc__m1_down_statements, 37, 0, 0x0,
       "dbmate/20240302110000_stock_levels.sql",
-      {0xa6,0xfb,0xc7,0xf4,0x06,0x6b,0xe8,0x73,0x52,0xda,0xa3,0x7b,0x91,0x19,0x04,0x6c,0x44,0xac,0xc1,0x92,0x14,0xa1,0x77,0x51,0x62,0x24,0x1a,0xf4,0x7d,0xc7,0x70,0x48}},
-     {0xbb,0x8b,0xd1,0x61,0xb8,0xb7,0xc6,0x95,0xa3,0xac,0x1b,0x42,0x6e,0xe3,0x27,0x08,0xfb,0xc2,0x62,0xb1,0xbc,0x3e,0x68,0xa5,0x3a,0x3c,0x0f,0x06,0xd8,0xe6,0xb3,0xd7}},
+      "\xa6\xfb\xc7\xf4\x06\x6b\xe8\x73\x52\xda\xa3\x7b\x91\x19\x04\x6c\x44\xac\xc1\x92\x14\xa1\x77\x51\x62\x24\x1a\xf4\x7d\xc7\x70\x48"},
+     "\xbb\x8b\xd1\x61\xb8\xb7\xc6\x95\xa3\xac\x1b\x42\x6e\xe3\x27\x08\xfb\xc2\x62\xb1\xbc\x3e\x68\xa5\x3a\x3c\x0f\x06\xd8\xe6\xb3\xd7"},
     {20240303120000LL, "20240303120000", "reorder_rules",
      {migc__m2_up, 533, 3, migc__m2_up_statements, 1, 0, 0x0,
       "dbmate/20240303120000_reorder_rules.sql",
-      {0x42,0xa4,0x9e,0x2d,0xec,0x21,0x5a,0x77,0x2b,0x24,0x25,0xef,0x13,0xd0,0x5a,0x1b,0x88,0x3c,0xbe,0xa0,0x7c,0x41,0xdf,0x56,0x26,0xae,0x23,0xec,0xde,0x96,0xe0,0xdc}},
+      "\x42\xa4\x9e\x2d\xec\x21\x5a\x77\x2b\x24\x25\xef\x13\xd0\x5a\x1b\x88\x3c\xbe\xa0\x7c\x41\xdf\x56\x26\xae\x23\xec\xde\x96\xe0\xdc"},
      {migc__m2_down, 145, 3, migc__m2_down_statements, 20, 0, 0x0,
       "dbmate/20240303120000_reorder_rules.sql",
-      {0x43,0xc7,0x88,0x67,0x1b,0xe3,0xe5,0x4a,0x7d,0xc3,0x78,0xb9,0x64,0xaf,0x4a,0x55,0xba,0x34,0x46,0xca,0x11,0x14,0x1b,0xe9,0x09,0xad,0xdf,0xc8,0xce,0x19,0x5d,0xe1}},
-     {0xb3,0x12,0xf5,0x6f,0x31,0x0c,0x88,0x02,0x52,0xbe,0x43,0x5a,0xc6,0x3a,0x04,0x31,0xe8,0xb2,0xd4,0xeb,0xf8,0xe3,0x72,0x6b,0x67,0xa6,0x2a,0x6e,0xb1,0xf8,0x0c,0x45}},
+      "\x43\xc7\x88\x67\x1b\xe3\xe5\x4a\x7d\xc3\x78\xb9\x64\xaf\x4a\x55\xba\x34\x46\xca\x11\x14\x1b\xe9\x09\xad\xdf\xc8\xce\x19\x5d\xe1"},
+     "\xb3\x12\xf5\x6f\x31\x0c\x88\x02\x52\xbe\x43\x5a\xc6\x3a\x04\x31\xe8\xb2\xd4\xeb\xf8\xe3\x72\x6b\x67\xa6\x2a\x6e\xb1\xf8\x0c\x45"},
     {20240304130000LL, "20240304130000", "stock_sku_index",
      {migc__m3_up, 65, 1, migc__m3_up_statements, 1, 1, 0x0,
       "dbmate/20240304130000_stock_sku_index.sql",
-      {0x52,0xbc,0x6f,0xba,0xad,0xf6,0xde,0x84,0x08,0x5d,0x7b,0x01,0x48,0x20,0x94,0x2a,0x1f,0x89,0xca,0xaa,0x87,0xe8,0xf0,0x83,0xf6,0x16,0xdb,0x2f,0x3c,0xca,0x13,0x17}},
+      "\x52\xbc\x6f\xba\xad\xf6\xde\x84\x08\x5d\x7b\x01\x48\x20\x94\x2a\x1f\x89\xca\xaa\x87\xe8\xf0\x83\xf6\x16\xdb\x2f\x3c\xca\x13\x17"},
      {migc__m3_down, 58, 1, migc__m3_down_statements, 7, 1, 0x0,
       "dbmate/20240304130000_stock_sku_index.sql",
-      {0xb1,0x90,0xf5,0xed,0xd1,0xb6,0x51,0xa5,0x8b,0x34,0x76,0x61,0x5e,0xf5,0x35,0xa1,0x54,0x0a,0xd9,0x5d,0x3a,0x41,0xf3,0x82,0x8b,0x70,0xfe,0xfd,0x31,0x0d,0xaf,0x76}},
-     {0x20,0x71,0xc0,0x5b,0x19,0x72,0x36,0x91,0x3e,0x83,0xf2,0xc4,0x4b,0xfb,0x1f,0x7f,0x31,0xfb,0x6a,0xf9,0x89,0xf6,0xd8,0x6a,0x1f,0x11,0x15,0xb2,0x99,0xa1,0xbc,0x60}},
+      "\xb1\x90\xf5\xed\xd1\xb6\x51\xa5\x8b\x34\x76\x61\x5e\xf5\x35\xa1\x54\x0a\xd9\x5d\x3a\x41\xf3\x82\x8b\x70\xfe\xfd\x31\x0d\xaf\x76"},
+     "\x20\x71\xc0\x5b\x19\x72\x36\x91\x3e\x83\xf2\xc4\x4b\xfb\x1f\x7f\x31\xfb\x6a\xf9\x89\xf6\xd8\x6a\x1f\x11\x15\xb2\x99\xa1\xbc\x60"},
     {20240305140000LL, "20240305140000", "stock_movements",
      {migc__m4_up, 1034, 4, migc__m4_up_statements, 1, 0, 0x0,
       "dbmate/20240305140000_stock_movements.sql",
-      {0xc3,0x70,0xbb,0xd4,0xc6,0x39,0xc9,0xf7,0x4b,0xee,0x31,0x26,0x99,0xcc,0x52,0xca,0x26,0x9b,0x85,0xbd,0x4a,0x18,0x9c,0x40,0x3a,0x03,0xd3,0xdf,0x4d,0x70,0x22,0x28}},
+      "\xc3\x70\xbb\xd4\xc6\x39\xc9\xf7\x4b\xee\x31\x26\x99\xcc\x52\xca\x26\x9b\x85\xbd\x4a\x18\x9c\x40\x3a\x03\xd3\xdf\x4d\x70\x22\x28"},
      {migc__m4_down, 168, 4, migc__m4_down_statements, 36, 0, 0x0,
       "dbmate/20240305140000_stock_movements.sql",
-      {0x21,0x3b,0xa5,0x31,0x5e,0x79,0x91,0x4b,0x4e,0x89,0x64,0xa4,0x7d,0x85,0x17,0x4a,0x1e,0xff,0x14,0xd3,0x89,0x35,0x3d,0x8c,0xfd,0x3e,0xf6,0xe1,0x0e,0x02,0xe8,0x76}},
-     {0x4c,0x13,0x58,0x43,0x3a,0x21,0x9d,0xe2,0xec,0xce,0x61,0xe1,0x80,0x1e,0x96,0xff,0x5d,0x91,0x53,0x0b,0xb5,0x1e,0x94,0xb8,0x8d,0xa7,0x90,0x03,0x62,0xf1,0xe0,0x28}},
+      "\x21\x3b\xa5\x31\x5e\x79\x91\x4b\x4e\x89\x64\xa4\x7d\x85\x17\x4a\x1e\xff\x14\xd3\x89\x35\x3d\x8c\xfd\x3e\xf6\xe1\x0e\x02\xe8\x76"},
+     "\x4c\x13\x58\x43\x3a\x21\x9d\xe2\xec\xce\x61\xe1\x80\x1e\x96\xff\x5d\x91\x53\x0b\xb5\x1e\x94\xb8\x8d\xa7\x90\x03\x62\xf1\xe0\x28"},
 };
 
 extern const migc_catalog dbmate_catalog;
 const migc_catalog dbmate_catalog = {
     MIGC_CATALOG_ABI, 4, "dbmate_catalog", "dbmate", "0.1.0",
     5, migc__migrations,
-    {0x4c,0x13,0x58,0x43,0x3a,0x21,0x9d,0xe2,0xec,0xce,0x61,0xe1,0x80,0x1e,0x96,0xff,0x5d,0x91,0x53,0x0b,0xb5,0x1e,0x94,0xb8,0x8d,0xa7,0x90,0x03,0x62,0xf1,0xe0,0x28}
+    "\x4c\x13\x58\x43\x3a\x21\x9d\xe2\xec\xce\x61\xe1\x80\x1e\x96\xff\x5d\x91\x53\x0b\xb5\x1e\x94\xb8\x8d\xa7\x90\x03\x62\xf1\xe0\x28"
 };

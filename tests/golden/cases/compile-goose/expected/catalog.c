@@ -9,17 +9,8 @@
 
 /* goose/20240101120000_create_authors.sql */
 static const char migc__m0_up[] =
-    "CREATE TABLE authors (\n"
-    "    id          bigserial PRIMARY KEY,\n"
-    "    name        text NOT NULL,\n"
-    "    \"pen;name\"  text,\n"
-    "    -- a ';' at the end of a comment line, like this one, does not end the statement;\n"
-    "    bio         text NOT NULL DEFAULT 'it''s; ok',\n"
-    "    born_on     date\n"
-    ");\000"
-    "INSERT INTO authors (name, \"pen;name\", bio, born_on) VALUES\n"
-    "    ('Mori Rintar\305\215', '\346\243\256\351\267\227\345\244\226', E'Novelist\\tand army surgeon; it\\'s; here', DATE '1862-02-17'),\n"
-    "    ('Gr\303\274\303\237e GmbH', NULL, U&'d\\0061t\\+000061', NULL);"
+    "CREATE TABLE authors (\n    id          bigserial PRIMARY KEY,\n    name        text NOT NULL,\n    \"pen;name\"  text,\n    -- a ';' at the end of a comment line, like this one, does not end the statement;\n    bio         text NOT NULL DEFAULT 'it''s; ok',\n    born_on     date\n);\000"
+    "INSERT INTO authors (name, \"pen;name\", bio, born_on) VALUES\n    ('Mori Rintar\305\215', '\346\243\256\351\267\227\345\244\226', E'Novelist\\tand army surgeon; it\\'s; here', DATE '1862-02-17'),\n    ('Gr\303\274\303\237e GmbH', NULL, U&'d\\0061t\\+000061', NULL);"
 ;
 static const migc_statement migc__m0_up_statements[] = {
     {0, 275, 3, 1, 0x0},
@@ -36,25 +27,8 @@ static const migc_statement migc__m0_down_statements[] = {
 
 /* goose/20240102090000_author_functions.sql */
 static const char migc__m1_up[] =
-    "CREATE FUNCTION author_slug(author_name text) RETURNS text\n"
-    "    LANGUAGE plpgsql IMMUTABLE STRICT\n"
-    "AS $body$\n"
-    "DECLARE\n"
-    "    s text;\n"
-    "BEGIN\n"
-    "    -- 'Gr\303\274\303\237e, \346\235\261\344\272\254!' -> 'gr\303\274\303\237e-\346\235\261\344\272\254'; keep letters and digits, collapse the rest;\n"
-    "    s := lower(regexp_replace(author_name, '[^[:alnum:]]+', '-', 'g'));\n"
-    "    RETURN trim(BOTH '-' FROM s);\n"
-    "END;\n"
-    "$body$;\000"
-    "CREATE FUNCTION rename_author_column(old_name text, new_name text) RETURNS void\n"
-    "    LANGUAGE plpgsql\n"
-    "AS $outer$\n"
-    "BEGIN\n"
-    "    EXECUTE format($inner$ALTER TABLE authors RENAME COLUMN %I TO %I;$inner$, old_name, new_name);\n"
-    "    RAISE NOTICE 'renamed %; now %', old_name, new_name;\n"
-    "END;\n"
-    "$outer$"
+    "CREATE FUNCTION author_slug(author_name text) RETURNS text\n    LANGUAGE plpgsql IMMUTABLE STRICT\nAS $body$\nDECLARE\n    s text;\nBEGIN\n    -- 'Gr\303\274\303\237e, \346\235\261\344\272\254!' -> 'gr\303\274\303\237e-\346\235\261\344\272\254'; keep letters and digits, collapse the rest;\n    s := lower(regexp_replace(author_name, '[^[:alnum:]]+', '-', 'g'));\n    RETURN trim(BOTH '-' FROM s);\nEND;\n$body$;\000"
+    "CREATE FUNCTION rename_author_column(old_name text, new_name text) RETURNS void\n    LANGUAGE plpgsql\nAS $outer$\nBEGIN\n    EXECUTE format($inner$ALTER TABLE authors RENAME COLUMN %I TO %I;$inner$, old_name, new_name);\n    RAISE NOTICE 'renamed %; now %', old_name, new_name;\nEND;\n$outer$"
 ;
 static const migc_statement migc__m1_up_statements[] = {
     {0, 342, 3, 1, 0x0},
@@ -74,24 +48,9 @@ static const migc_statement migc__m1_down_statements[] = {
 /* goose/20240103150000_create_posts.sql */
 static const char migc__m2_up[] =
     "CREATE TYPE post_state AS ENUM ('draft', 'published');\000"
-    "CREATE TABLE posts (\n"
-    "    id          bigserial  PRIMARY KEY,\n"
-    "    author_id   bigint     NOT NULL REFERENCES authors (id) ON DELETE CASCADE,\n"
-    "    title       text       NOT NULL,\n"
-    "    state       post_state NOT NULL,\n"
-    "    word_count  integer    NOT NULL DEFAULT 0 CHECK (word_count >= 0)\n"
-    ");\000"
-    "CREATE FUNCTION reading_time(words integer) RETURNS text\n"
-    "    LANGUAGE sql IMMUTABLE\n"
-    "BEGIN ATOMIC\n"
-    "    SELECT CASE\n"
-    "        WHEN words < 200 THEN 'quick read; under a minute'\n"
-    "        WHEN words < 12000 THEN (words / 200)::text || ' min'\n"
-    "        ELSE 'long read'\n"
-    "    END;\n"
-    "END;\000"
-    "INSERT INTO posts (author_id, title, state, word_count)\n"
-    "SELECT id, 'Hello; world', 'draft', 0 FROM authors;"
+    "CREATE TABLE posts (\n    id          bigserial  PRIMARY KEY,\n    author_id   bigint     NOT NULL REFERENCES authors (id) ON DELETE CASCADE,\n    title       text       NOT NULL,\n    state       post_state NOT NULL,\n    word_count  integer    NOT NULL DEFAULT 0 CHECK (word_count >= 0)\n);\000"
+    "CREATE FUNCTION reading_time(words integer) RETURNS text\n    LANGUAGE sql IMMUTABLE\nBEGIN ATOMIC\n    SELECT CASE\n        WHEN words < 200 THEN 'quick read; under a minute'\n        WHEN words < 12000 THEN (words / 200)::text || ' min'\n        ELSE 'long read'\n    END;\nEND;\000"
+    "INSERT INTO posts (author_id, title, state, word_count)\nSELECT id, 'Hello; world', 'draft', 0 FROM authors;"
 ;
 static const migc_statement migc__m2_up_statements[] = {
     {0, 54, 2, 1, 0x0},
@@ -144,28 +103,9 @@ static const migc_statement migc__m3_down_statements[] = {
 
 /* goose/20240105083000_post_tags.sql */
 static const char migc__m4_up[] =
-    "CREATE TABLE tags (\n"
-    "    id     serial PRIMARY KEY,\n"
-    "    label  text   NOT NULL UNIQUE\n"
-    ");\000"
-    "CREATE TABLE post_tags (\n"
-    "    post_id  bigint  NOT NULL REFERENCES posts (id) ON DELETE CASCADE,\n"
-    "    tag_id   integer NOT NULL REFERENCES tags (id) ON DELETE CASCADE,\n"
-    "    PRIMARY KEY (post_id, tag_id)\n"
-    ");\000"
-    "CREATE FUNCTION tag_post(p_post bigint, p_label text) RETURNS void\n"
-    "    LANGUAGE plpgsql\n"
-    "AS $$\n"
-    "DECLARE\n"
-    "    v_tag integer;\n"
-    "BEGIN\n"
-    "    INSERT INTO tags (label) VALUES (p_label)\n"
-    "    ON CONFLICT (label) DO UPDATE SET label = EXCLUDED.label\n"
-    "    RETURNING id INTO v_tag;\n"
-    "    INSERT INTO post_tags (post_id, tag_id) VALUES (p_post, v_tag)\n"
-    "    ON CONFLICT DO NOTHING;\n"
-    "END;\n"
-    "$$;\000"
+    "CREATE TABLE tags (\n    id     serial PRIMARY KEY,\n    label  text   NOT NULL UNIQUE\n);\000"
+    "CREATE TABLE post_tags (\n    post_id  bigint  NOT NULL REFERENCES posts (id) ON DELETE CASCADE,\n    tag_id   integer NOT NULL REFERENCES tags (id) ON DELETE CASCADE,\n    PRIMARY KEY (post_id, tag_id)\n);\000"
+    "CREATE FUNCTION tag_post(p_post bigint, p_label text) RETURNS void\n    LANGUAGE plpgsql\nAS $$\nDECLARE\n    v_tag integer;\nBEGIN\n    INSERT INTO tags (label) VALUES (p_label)\n    ON CONFLICT (label) DO UPDATE SET label = EXCLUDED.label\n    RETURNING id INTO v_tag;\n    INSERT INTO post_tags (post_id, tag_id) VALUES (p_post, v_tag)\n    ON CONFLICT DO NOTHING;\nEND;\n$$;\000"
     "SELECT tag_post(p.id, 'Gr\303\274\303\237e; \346\235\261\344\272\254') FROM posts AS p;"
 ;
 static const migc_statement migc__m4_up_statements[] = {
@@ -191,48 +131,48 @@ static const migc_migration migc__migrations[5] = {
     {20240101120000LL, "20240101120000", "create_authors",
      {migc__m0_up, 489, 2, migc__m0_up_statements, 1, 0, 0x0,
       "goose/20240101120000_create_authors.sql",
-      {0x81,0x95,0x51,0x11,0xac,0xc6,0x11,0x0e,0x7f,0xd4,0xb2,0x5a,0xd9,0x74,0x92,0x61,0x55,0x12,0x05,0xff,0x16,0x3f,0x0d,0x5d,0xe9,0x19,0x89,0x38,0x4b,0x28,0x86,0xce}},
+      "\x81\x95\x51\x11\xac\xc6\x11\x0e\x7f\xd4\xb2\x5a\xd9\x74\x92\x61\x55\x12\x05\xff\x16\x3f\x0d\x5d\xe9\x19\x89\x38\x4b\x28\x86\xce"},
      {migc__m0_down, 19, 1, migc__m0_down_statements, 17, 0, 0x0,
       "goose/20240101120000_create_authors.sql",
-      {0x98,0x74,0x50,0xd4,0x69,0x54,0x49,0x66,0xe5,0x74,0x6f,0xcd,0xf3,0x4a,0x84,0xc4,0x92,0xf9,0xe9,0x2e,0x61,0x54,0xef,0x7d,0x79,0x07,0x26,0x3d,0xb1,0xc5,0xea,0x47}},
-     {0x2c,0x1e,0x55,0xac,0x96,0xec,0x15,0x82,0x91,0x6c,0x9d,0x56,0x86,0x23,0x2e,0x7f,0x5e,0x20,0x58,0xbb,0x54,0x74,0x08,0x03,0x7e,0x29,0xba,0x1a,0x8e,0x92,0x90,0xed}},
+      "\x98\x74\x50\xd4\x69\x54\x49\x66\xe5\x74\x6f\xcd\xf3\x4a\x84\xc4\x92\xf9\xe9\x2e\x61\x54\xef\x7d\x79\x07\x26\x3d\xb1\xc5\xea\x47"},
+     "\x2c\x1e\x55\xac\x96\xec\x15\x82\x91\x6c\x9d\x56\x86\x23\x2e\x7f\x5e\x20\x58\xbb\x54\x74\x08\x03\x7e\x29\xba\x1a\x8e\x92\x90\xed"},
     {20240102090000LL, "20240102090000", "author_functions",
      {migc__m1_up, 629, 2, migc__m1_up_statements, 1, 0, 0x0,
       "goose/20240102090000_author_functions.sql",
-      {0xc2,0xb9,0xf3,0x38,0xea,0x1f,0xf8,0xc3,0xd8,0x9d,0x33,0xa3,0x48,0x41,0x05,0x5e,0xfd,0xe4,0xeb,0x1b,0x0c,0x53,0x7f,0xbd,0xef,0x63,0x62,0x94,0xf8,0x12,0x15,0x4f}},
+      "\xc2\xb9\xf3\x38\xea\x1f\xf8\xc3\xd8\x9d\x33\xa3\x48\x41\x05\x5e\xfd\xe4\xeb\x1b\x0c\x53\x7f\xbd\xef\x63\x62\x94\xf8\x12\x15\x4f"},
      {migc__m1_down, 80, 2, migc__m1_down_statements, 28, 0, 0x0,
       "goose/20240102090000_author_functions.sql",
-      {0xbc,0xf4,0x11,0x5f,0x6e,0x68,0x0a,0x92,0x8a,0xf1,0xdd,0x69,0x00,0x51,0xf2,0xd0,0x86,0xb3,0xf2,0xe2,0x01,0xcf,0xfe,0x80,0xdb,0x7a,0x73,0x8a,0xfa,0x05,0xa5,0x51}},
-     {0x67,0xbb,0x07,0xf6,0x0a,0x17,0x33,0x89,0x8d,0xcf,0x56,0x1e,0x9f,0x99,0x7d,0xf1,0x73,0x2b,0xde,0xd7,0x64,0x52,0xde,0xc5,0xfc,0x9e,0x89,0x0a,0x93,0x54,0xb2,0xbc}},
+      "\xbc\xf4\x11\x5f\x6e\x68\x0a\x92\x8a\xf1\xdd\x69\x00\x51\xf2\xd0\x86\xb3\xf2\xe2\x01\xcf\xfe\x80\xdb\x7a\x73\x8a\xfa\x05\xa5\x51"},
+     "\x67\xbb\x07\xf6\x0a\x17\x33\x89\x8d\xcf\x56\x1e\x9f\x99\x7d\xf1\x73\x2b\xde\xd7\x64\x52\xde\xc5\xfc\x9e\x89\x0a\x93\x54\xb2\xbc"},
     {20240103150000LL, "20240103150000", "create_posts",
      {migc__m2_up, 722, 4, migc__m2_up_statements, 1, 0, 0x0,
       "goose/20240103150000_create_posts.sql",
-      {0xd7,0x6e,0xcc,0xca,0x73,0xbb,0xa2,0x44,0xcd,0x37,0x4e,0xb2,0x7b,0x33,0x4d,0x63,0xbd,0x2d,0x0f,0xde,0x56,0x41,0x82,0xb1,0xc6,0x3f,0x60,0x4f,0x39,0xd5,0xbf,0xae}},
+      "\xd7\x6e\xcc\xca\x73\xbb\xa2\x44\xcd\x37\x4e\xb2\x7b\x33\x4d\x63\xbd\x2d\x0f\xde\x56\x41\x82\xb1\xc6\x3f\x60\x4f\x39\xd5\xbf\xae"},
      {migc__m2_down, 76, 3, migc__m2_down_statements, 29, 0, 0x0,
       "goose/20240103150000_create_posts.sql",
-      {0xef,0x10,0x43,0x19,0x4b,0xfb,0x0c,0xe2,0x25,0xc6,0xd8,0x7d,0x79,0x4b,0x2c,0x72,0xc7,0x1f,0x0b,0xa6,0xfe,0xe3,0x9e,0x5c,0xb1,0x00,0xbe,0x8e,0xa4,0xb6,0xa4,0xc3}},
-     {0x0d,0xa2,0x00,0x11,0x03,0x4e,0x38,0x3c,0x42,0x2d,0x87,0x0c,0x5e,0x94,0x00,0x7f,0xba,0x28,0x48,0x6c,0x60,0xf4,0x85,0x4d,0xd1,0x2e,0xdc,0x8b,0x38,0xfd,0x74,0xff}},
+      "\xef\x10\x43\x19\x4b\xfb\x0c\xe2\x25\xc6\xd8\x7d\x79\x4b\x2c\x72\xc7\x1f\x0b\xa6\xfe\xe3\x9e\x5c\xb1\x00\xbe\x8e\xa4\xb6\xa4\xc3"},
+     "\x0d\xa2\x00\x11\x03\x4e\x38\x3c\x42\x2d\x87\x0c\x5e\x94\x00\x7f\xba\x28\x48\x6c\x60\xf4\x85\x4d\xd1\x2e\xdc\x8b\x38\xfd\x74\xff"},
     {20240104110000LL, "20240104110000", "archive_empty_drafts",
      {migc__m3_up, 219, 3, migc__m3_up_statements, 1, 1, 0x0,
       "goose/20240104110000_archive_empty_drafts.sql",
-      {0xb3,0x30,0xd9,0x1a,0xf2,0xf4,0x7c,0x21,0x4f,0x4f,0xf7,0x70,0xb7,0xcd,0x56,0xc2,0x84,0x19,0x13,0x2c,0x65,0x69,0x4a,0x17,0x19,0x0d,0x24,0xaa,0xff,0x8d,0xdc,0xa2}},
+      "\xb3\x30\xd9\x1a\xf2\xf4\x7c\x21\x4f\x4f\xf7\x70\xb7\xcd\x56\xc2\x84\x19\x13\x2c\x65\x69\x4a\x17\x19\x0d\x24\xaa\xff\x8d\xdc\xa2"},
      {migc__m3_down, 327, 6, migc__m3_down_statements, 9, 1, 0x0,
       "goose/20240104110000_archive_empty_drafts.sql",
-      {0x31,0x8c,0x6f,0x1c,0xde,0xce,0xf8,0xd1,0x3d,0x0c,0x52,0x24,0x7f,0x30,0x5d,0x0a,0x51,0x13,0x78,0x24,0xf8,0xdf,0x94,0x61,0x51,0x2d,0xe2,0x6b,0xb8,0x52,0xb2,0x78}},
-     {0x43,0xc3,0xcf,0x23,0xcd,0x29,0x7d,0xe0,0x5f,0x02,0x9e,0xc0,0x19,0x88,0x72,0x9c,0x95,0xe4,0x70,0x2a,0x5d,0x61,0xf6,0xcb,0x1d,0x86,0x0c,0x08,0xfd,0x42,0x10,0xe7}},
+      "\x31\x8c\x6f\x1c\xde\xce\xf8\xd1\x3d\x0c\x52\x24\x7f\x30\x5d\x0a\x51\x13\x78\x24\xf8\xdf\x94\x61\x51\x2d\xe2\x6b\xb8\x52\xb2\x78"},
+     "\x43\xc3\xcf\x23\xcd\x29\x7d\xe0\x5f\x02\x9e\xc0\x19\x88\x72\x9c\x95\xe4\x70\x2a\x5d\x61\xf6\xcb\x1d\x86\x0c\x08\xfd\x42\x10\xe7"},
     {20240105083000LL, "20240105083000", "post_tags",
      {migc__m4_up, 715, 4, migc__m4_up_statements, 1, 0, 0x0,
       "goose/20240105083000_post_tags.sql",
-      {0x87,0xd1,0x87,0x33,0x66,0x30,0x2c,0x88,0xd3,0x28,0x57,0x11,0x05,0x39,0x63,0xde,0x21,0x31,0x23,0xc8,0xf0,0xcf,0xe5,0xe4,0xa3,0x11,0x15,0x68,0x59,0x34,0x05,0x41}},
+      "\x87\xd1\x87\x33\x66\x30\x2c\x88\xd3\x28\x57\x11\x05\x39\x63\xde\x21\x31\x23\xc8\xf0\xcf\xe5\xe4\xa3\x11\x15\x68\x59\x34\x05\x41"},
      {migc__m4_down, 76, 3, migc__m4_down_statements, 31, 0, 0x0,
       "goose/20240105083000_post_tags.sql",
-      {0xa9,0x40,0x48,0x52,0x1c,0x92,0x4a,0xc2,0xe8,0xf6,0x77,0xd2,0x2e,0xf3,0xfc,0x7f,0x8b,0x4a,0xc2,0xa7,0xb9,0x21,0x81,0xf2,0xeb,0xf2,0x35,0x29,0x5b,0x0d,0xf6,0xe7}},
-     {0xb4,0x1c,0x5e,0xa3,0x81,0x93,0xcf,0xb5,0xdc,0x12,0xf2,0xbd,0x41,0x94,0x52,0x05,0xcf,0x1e,0xf6,0xbb,0xdf,0x19,0x08,0x67,0x96,0x14,0x7f,0x2e,0x2f,0x67,0xb6,0x0f}},
+      "\xa9\x40\x48\x52\x1c\x92\x4a\xc2\xe8\xf6\x77\xd2\x2e\xf3\xfc\x7f\x8b\x4a\xc2\xa7\xb9\x21\x81\xf2\xeb\xf2\x35\x29\x5b\x0d\xf6\xe7"},
+     "\xb4\x1c\x5e\xa3\x81\x93\xcf\xb5\xdc\x12\xf2\xbd\x41\x94\x52\x05\xcf\x1e\xf6\xbb\xdf\x19\x08\x67\x96\x14\x7f\x2e\x2f\x67\xb6\x0f"},
 };
 
 extern const migc_catalog goose_catalog;
 const migc_catalog goose_catalog = {
     MIGC_CATALOG_ABI, 2, "goose_catalog", "goose", "0.1.0",
     5, migc__migrations,
-    {0xb4,0x1c,0x5e,0xa3,0x81,0x93,0xcf,0xb5,0xdc,0x12,0xf2,0xbd,0x41,0x94,0x52,0x05,0xcf,0x1e,0xf6,0xbb,0xdf,0x19,0x08,0x67,0x96,0x14,0x7f,0x2e,0x2f,0x67,0xb6,0x0f}
+    "\xb4\x1c\x5e\xa3\x81\x93\xcf\xb5\xdc\x12\xf2\xbd\x41\x94\x52\x05\xcf\x1e\xf6\xbb\xdf\x19\x08\x67\x96\x14\x7f\x2e\x2f\x67\xb6\x0f"
 };

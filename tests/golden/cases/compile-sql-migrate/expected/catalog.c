@@ -9,18 +9,8 @@
 
 /* sql-migrate/20230222172540-create-customers.sql */
 static const char migc__m0_up[] =
-    "CREATE TABLE customers (\n"
-    "    id            serial      PRIMARY KEY,\n"
-    "    name          text        NOT NULL,\n"
-    "    \"a\"\"b\"        text,\n"
-    "    \"weird;name\"  text,\n"
-    "    flags         bit(4)      NOT NULL DEFAULT B'1010',\n"
-    "    mask          bit(8)      NOT NULL DEFAULT X'1F',\n"
-    "    created_at    timestamptz NOT NULL DEFAULT now()\n"
-    ");\000"
-    "INSERT INTO customers (name, \"a\"\"b\", \"weird;name\") VALUES\n"
-    "    ('Ada; Lovelace', 'x\"y', E'it\\'s; here'),\n"
-    "    ('\346\235\261\344\272\254\345\225\206\345\272\227', NULL, 'Gr\303\274\303\237e');"
+    "CREATE TABLE customers (\n    id            serial      PRIMARY KEY,\n    name          text        NOT NULL,\n    \"a\"\"b\"        text,\n    \"weird;name\"  text,\n    flags         bit(4)      NOT NULL DEFAULT B'1010',\n    mask          bit(8)      NOT NULL DEFAULT X'1F',\n    created_at    timestamptz NOT NULL DEFAULT now()\n);\000"
+    "INSERT INTO customers (name, \"a\"\"b\", \"weird;name\") VALUES\n    ('Ada; Lovelace', 'x\"y', E'it\\'s; here'),\n    ('\346\235\261\344\272\254\345\225\206\345\272\227', NULL, 'Gr\303\274\303\237e');"
 ;
 static const migc_statement migc__m0_up_statements[] = {
     {0, 321, 5, 1, 0x0},
@@ -37,19 +27,7 @@ static const migc_statement migc__m0_down_statements[] = {
 
 /* sql-migrate/20230222180000-customer-functions.sql */
 static const char migc__m1_up[] =
-    "CREATE FUNCTION customer_greeting(c customers) RETURNS text\n"
-    "    LANGUAGE plpgsql STABLE\n"
-    "AS $$\n"
-    "DECLARE\n"
-    "    -- a tagged quote inside the untagged body; note the lone ' inside it\n"
-    "    tmpl constant text := $q$Hello, %s; welcome back! (it's on us)$q$;\n"
-    "BEGIN\n"
-    "    IF c.name LIKE '%;%' THEN\n"
-    "        RETURN format(tmpl, quote_ident(c.name));\n"
-    "    END IF;\n"
-    "    RETURN format(tmpl, c.name);\n"
-    "END;\n"
-    "$$;"
+    "CREATE FUNCTION customer_greeting(c customers) RETURNS text\n    LANGUAGE plpgsql STABLE\nAS $$\nDECLARE\n    -- a tagged quote inside the untagged body; note the lone ' inside it\n    tmpl constant text := $q$Hello, %s; welcome back! (it's on us)$q$;\nBEGIN\n    IF c.name LIKE '%;%' THEN\n        RETURN format(tmpl, quote_ident(c.name));\n    END IF;\n    RETURN format(tmpl, c.name);\nEND;\n$$;"
 ;
 static const migc_statement migc__m1_up_statements[] = {
     {0, 386, 3, 1, 0x0},
@@ -65,12 +43,7 @@ static const migc_statement migc__m1_down_statements[] = {
 
 /* sql-migrate/20230301090000-tickets-1.sql */
 static const char migc__m2_up[] =
-    "CREATE TABLE tickets (\n"
-    "    id           serial  PRIMARY KEY,\n"
-    "    customer_id  integer NOT NULL REFERENCES customers (id) ON DELETE CASCADE,\n"
-    "    subject      text    NOT NULL,\n"
-    "    body         text    NOT NULL DEFAULT ''\n"
-    ");"
+    "CREATE TABLE tickets (\n    id           serial  PRIMARY KEY,\n    customer_id  integer NOT NULL REFERENCES customers (id) ON DELETE CASCADE,\n    subject      text    NOT NULL,\n    body         text    NOT NULL DEFAULT ''\n);"
 ;
 static const migc_statement migc__m2_up_statements[] = {
     {0, 222, 5, 1, 0x0},
@@ -86,21 +59,9 @@ static const migc_statement migc__m2_down_statements[] = {
 
 /* sql-migrate/20230301090000-tickets-2.sql */
 static const char migc__m3_up[] =
-    "ALTER TABLE tickets ADD COLUMN status text NOT NULL DEFAULT 'open'\n"
-    "    CHECK (status IN ('open', 'closed'));\000"
-    "CREATE FUNCTION close_ticket(ticket_id integer) RETURNS void\n"
-    "    LANGUAGE plpgsql\n"
-    "AS $fn$\n"
-    "BEGIN\n"
-    "    /* idempotent /* closing twice is fine; */ no error then; */\n"
-    "    UPDATE tickets SET status = 'closed' WHERE id = ticket_id;\n"
-    "    IF NOT FOUND THEN\n"
-    "        RAISE EXCEPTION E'ticket % not found;\\tit\\'s gone', ticket_id;\n"
-    "    END IF;\n"
-    "END;\n"
-    "$fn$;\000"
-    "INSERT INTO tickets (customer_id, subject)\n"
-    "SELECT id, 'Welcome; urgent' FROM customers;"
+    "ALTER TABLE tickets ADD COLUMN status text NOT NULL DEFAULT 'open'\n    CHECK (status IN ('open', 'closed'));\000"
+    "CREATE FUNCTION close_ticket(ticket_id integer) RETURNS void\n    LANGUAGE plpgsql\nAS $fn$\nBEGIN\n    /* idempotent /* closing twice is fine; */ no error then; */\n    UPDATE tickets SET status = 'closed' WHERE id = ticket_id;\n    IF NOT FOUND THEN\n        RAISE EXCEPTION E'ticket % not found;\\tit\\'s gone', ticket_id;\n    END IF;\nEND;\n$fn$;\000"
+    "INSERT INTO tickets (customer_id, subject)\nSELECT id, 'Welcome; urgent' FROM customers;"
 ;
 static const migc_statement migc__m3_up_statements[] = {
     {0, 108, 3, 1, 0x0},
@@ -172,56 +133,56 @@ static const migc_migration migc__migrations[6] = {
     {20230222172540LL, "20230222172540-create-customers.sql", "create-customers",
      {migc__m0_up, 464, 2, migc__m0_up_statements, 1, 0, 0x0,
       "sql-migrate/20230222172540-create-customers.sql",
-      {0x2b,0xd0,0xab,0x20,0x2b,0x3a,0xcd,0xba,0x68,0x80,0xe1,0x1e,0x71,0x65,0x7c,0x44,0xcb,0x03,0xe8,0xc2,0x6e,0x22,0x99,0xe8,0x97,0x26,0x5f,0xcd,0xf9,0x22,0x06,0x5d}},
+      "\x2b\xd0\xab\x20\x2b\x3a\xcd\xba\x68\x80\xe1\x1e\x71\x65\x7c\x44\xcb\x03\xe8\xc2\x6e\x22\x99\xe8\x97\x26\x5f\xcd\xf9\x22\x06\x5d"},
      {migc__m0_down, 21, 1, migc__m0_down_statements, 20, 0, 0x0,
       "sql-migrate/20230222172540-create-customers.sql",
-      {0x7c,0x3b,0xb6,0xb9,0xad,0xef,0xcb,0xd2,0x90,0x87,0x23,0x5c,0xbc,0xca,0xd5,0x81,0x98,0x05,0xf4,0x1e,0x6e,0x30,0x8c,0x79,0x08,0x78,0x5a,0xbb,0xdd,0x2f,0xda,0x01}},
-     {0x3f,0x90,0x73,0x91,0x29,0x22,0x70,0x83,0xc7,0xab,0x44,0x97,0x3c,0x68,0x19,0xeb,0x5c,0x63,0xd4,0xfb,0x91,0x66,0x69,0x22,0x07,0xab,0x44,0x96,0xa9,0x59,0x3d,0xe4}},
+      "\x7c\x3b\xb6\xb9\xad\xef\xcb\xd2\x90\x87\x23\x5c\xbc\xca\xd5\x81\x98\x05\xf4\x1e\x6e\x30\x8c\x79\x08\x78\x5a\xbb\xdd\x2f\xda\x01"},
+     "\x3f\x90\x73\x91\x29\x22\x70\x83\xc7\xab\x44\x97\x3c\x68\x19\xeb\x5c\x63\xd4\xfb\x91\x66\x69\x22\x07\xab\x44\x96\xa9\x59\x3d\xe4"},
     {20230222180000LL, "20230222180000-customer-functions.sql", "customer-functions",
      {migc__m1_up, 386, 1, migc__m1_up_statements, 1, 0, 0x0,
       "sql-migrate/20230222180000-customer-functions.sql",
-      {0x2e,0x7e,0x7b,0x92,0x84,0x22,0x4b,0x52,0x99,0xf3,0x0c,0x1e,0xb4,0x7c,0x1d,0xdf,0x4d,0x69,0x22,0x02,0x00,0x16,0xdf,0x36,0x1b,0xe6,0xab,0xa1,0x0f,0x58,0x78,0xe4}},
+      "\x2e\x7e\x7b\x92\x84\x22\x4b\x52\x99\xf3\x0c\x1e\xb4\x7c\x1d\xdf\x4d\x69\x22\x02\x00\x16\xdf\x36\x1b\xe6\xab\xa1\x0f\x58\x78\xe4"},
      {migc__m1_down, 43, 1, migc__m1_down_statements, 18, 0, 0x0,
       "sql-migrate/20230222180000-customer-functions.sql",
-      {0xb5,0x48,0xab,0xbd,0x52,0x06,0xf3,0x72,0x6f,0x58,0x16,0x6d,0x55,0x66,0x11,0x8f,0xe8,0xc3,0x05,0x1e,0x5d,0xf6,0x4a,0x59,0x57,0x05,0xd4,0x32,0x32,0xa2,0xf8,0x18}},
-     {0xf0,0x97,0x44,0x6b,0x4c,0x1b,0x39,0xdf,0x46,0x2e,0xd1,0x42,0x8b,0x2f,0x68,0x7e,0xa1,0xd8,0x36,0x9e,0x5f,0xde,0xdd,0xe9,0xdd,0xaa,0x82,0x33,0x98,0xa8,0xb6,0xe5}},
+      "\xb5\x48\xab\xbd\x52\x06\xf3\x72\x6f\x58\x16\x6d\x55\x66\x11\x8f\xe8\xc3\x05\x1e\x5d\xf6\x4a\x59\x57\x05\xd4\x32\x32\xa2\xf8\x18"},
+     "\xf0\x97\x44\x6b\x4c\x1b\x39\xdf\x46\x2e\xd1\x42\x8b\x2f\x68\x7e\xa1\xd8\x36\x9e\x5f\xde\xdd\xe9\xdd\xaa\x82\x33\x98\xa8\xb6\xe5"},
     {20230301090000LL, "20230301090000-tickets-1.sql", "tickets-1",
      {migc__m2_up, 222, 1, migc__m2_up_statements, 1, 0, 0x0,
       "sql-migrate/20230301090000-tickets-1.sql",
-      {0x76,0x95,0xd2,0xb0,0xbc,0x5f,0x0d,0x6f,0x01,0xaf,0x4c,0x2c,0x2c,0x37,0x6b,0xa1,0xb5,0x53,0xed,0xf9,0x9a,0xe3,0x60,0xae,0x03,0xe3,0xc1,0x27,0xe0,0x99,0x12,0x13}},
+      "\x76\x95\xd2\xb0\xbc\x5f\x0d\x6f\x01\xaf\x4c\x2c\x2c\x37\x6b\xa1\xb5\x53\xed\xf9\x9a\xe3\x60\xae\x03\xe3\xc1\x27\xe0\x99\x12\x13"},
      {migc__m2_down, 19, 1, migc__m2_down_statements, 12, 0, 0x0,
       "sql-migrate/20230301090000-tickets-1.sql",
-      {0xb6,0x41,0xd0,0x6a,0x72,0x46,0x72,0x3a,0x3c,0xd7,0xfb,0x54,0xdd,0xb9,0xf6,0x13,0xd0,0xf8,0xff,0x7a,0xf0,0x52,0xe3,0xdb,0x27,0xd1,0xb4,0xc9,0xde,0xfd,0xbe,0xec}},
-     {0x3d,0xd6,0xd8,0x93,0x79,0xce,0x18,0xf2,0x54,0x3d,0x23,0xf0,0x13,0x0b,0x30,0xd2,0xca,0x6d,0x0e,0x3b,0xfc,0x5a,0xc6,0xcc,0x8d,0x56,0x73,0xd4,0x01,0x11,0x3d,0x25}},
+      "\xb6\x41\xd0\x6a\x72\x46\x72\x3a\x3c\xd7\xfb\x54\xdd\xb9\xf6\x13\xd0\xf8\xff\x7a\xf0\x52\xe3\xdb\x27\xd1\xb4\xc9\xde\xfd\xbe\xec"},
+     "\x3d\xd6\xd8\x93\x79\xce\x18\xf2\x54\x3d\x23\xf0\x13\x0b\x30\xd2\xca\x6d\x0e\x3b\xfc\x5a\xc6\xcc\x8d\x56\x73\xd4\x01\x11\x3d\x25"},
     {20230301090000LL, "20230301090000-tickets-2.sql", "tickets-2",
      {migc__m3_up, 536, 3, migc__m3_up_statements, 1, 0, 0x0,
       "sql-migrate/20230301090000-tickets-2.sql",
-      {0xf9,0x48,0x35,0xcf,0xe0,0x60,0xdf,0xdb,0x3a,0x55,0xbf,0x52,0xbe,0x4b,0xcc,0x09,0xf6,0x8c,0x5d,0xa2,0xb3,0x91,0x7c,0x25,0x28,0x84,0xdf,0x81,0xa3,0x6c,0x12,0x55}},
+      "\xf9\x48\x35\xcf\xe0\x60\xdf\xdb\x3a\x55\xbf\x52\xbe\x4b\xcc\x09\xf6\x8c\x5d\xa2\xb3\x91\x7c\x25\x28\x84\xdf\x81\xa3\x6c\x12\x55"},
      {migc__m3_down, 131, 3, migc__m3_down_statements, 23, 0, 0x0,
       "sql-migrate/20230301090000-tickets-2.sql",
-      {0xd1,0xbb,0x13,0x15,0xb2,0x77,0xc8,0xaf,0x49,0x3d,0x7e,0x71,0x9e,0x43,0x47,0xbf,0x8a,0xd8,0x79,0x31,0x0f,0xf8,0xcb,0x1e,0x4c,0x8b,0x94,0x59,0x96,0xfa,0x54,0xc9}},
-     {0x8a,0xaf,0x6b,0x5f,0x55,0x48,0xbb,0xe9,0x32,0x1e,0x3c,0x7f,0x2a,0x5c,0xdd,0x66,0x9b,0x15,0x6a,0xd9,0x79,0x02,0x42,0x98,0xa5,0x36,0x08,0x33,0xd6,0x48,0xcf,0x8b}},
+      "\xd1\xbb\x13\x15\xb2\x77\xc8\xaf\x49\x3d\x7e\x71\x9e\x43\x47\xbf\x8a\xd8\x79\x31\x0f\xf8\xcb\x1e\x4c\x8b\x94\x59\x96\xfa\x54\xc9"},
+     "\x8a\xaf\x6b\x5f\x55\x48\xbb\xe9\x32\x1e\x3c\x7f\x2a\x5c\xdd\x66\x9b\x15\x6a\xd9\x79\x02\x42\x98\xa5\x36\x08\x33\xd6\x48\xcf\x8b"},
     {20230310120000LL, "20230310120000-ticket-indexes.sql", "ticket-indexes",
      {migc__m4_up, 157, 2, migc__m4_up_statements, 1, 1, 0x0,
       "sql-migrate/20230310120000-ticket-indexes.sql",
-      {0xbb,0xda,0x94,0x02,0x88,0xff,0x88,0x1e,0x10,0x24,0x01,0xa2,0x57,0xbf,0xe8,0x8e,0xee,0xf9,0x67,0x9d,0xbc,0x3f,0xe1,0xcc,0xad,0x66,0xc2,0xda,0x6b,0xa1,0x39,0x5d}},
+      "\xbb\xda\x94\x02\x88\xff\x88\x1e\x10\x24\x01\xa2\x57\xbf\xe8\x8e\xee\xf9\x67\x9d\xbc\x3f\xe1\xcc\xad\x66\xc2\xda\x6b\xa1\x39\x5d"},
      {migc__m4_down, 110, 2, migc__m4_down_statements, 5, 1, 0x0,
       "sql-migrate/20230310120000-ticket-indexes.sql",
-      {0x23,0x5d,0x79,0x4a,0xec,0x35,0x85,0xbb,0xb4,0xaf,0xe5,0xea,0x13,0x4f,0x43,0x25,0x1d,0x87,0x06,0xdc,0x93,0x9c,0x75,0x0a,0x32,0xdf,0x3c,0xe6,0xa2,0x23,0x16,0x12}},
-     {0xbc,0x3b,0xd8,0x98,0x79,0x9e,0xa0,0x6c,0x2b,0x08,0xfe,0x3a,0x6c,0xe8,0x32,0x1a,0x37,0x45,0xe3,0x86,0xe0,0x1b,0xbd,0x46,0xe7,0x05,0x52,0x29,0x25,0x80,0x1a,0x17}},
+      "\x23\x5d\x79\x4a\xec\x35\x85\xbb\xb4\xaf\xe5\xea\x13\x4f\x43\x25\x1d\x87\x06\xdc\x93\x9c\x75\x0a\x32\xdf\x3c\xe6\xa2\x23\x16\x12"},
+     "\xbc\x3b\xd8\x98\x79\x9e\xa0\x6c\x2b\x08\xfe\x3a\x6c\xe8\x32\x1a\x37\x45\xe3\x86\xe0\x1b\xbd\x46\xe7\x05\x52\x29\x25\x80\x1a\x17"},
     {20230315101500LL, "20230315101500-ticket-priority.sql", "ticket-priority",
      {migc__m5_up, 285, 6, migc__m5_up_statements, 1, 2, 0x0,
       "sql-migrate/20230315101500-ticket-priority.sql",
-      {0x4e,0x41,0x4f,0x24,0xdc,0x5c,0x55,0xd8,0xbb,0xa8,0x89,0x6c,0x80,0x65,0x3d,0x85,0x8f,0xbc,0x75,0x3b,0xbb,0x3a,0xa2,0x52,0x26,0xbd,0x51,0x87,0x0c,0x4a,0xed,0xc3}},
+      "\x4e\x41\x4f\x24\xdc\x5c\x55\xd8\xbb\xa8\x89\x6c\x80\x65\x3d\x85\x8f\xbc\x75\x3b\xbb\x3a\xa2\x52\x26\xbd\x51\x87\x0c\x4a\xed\xc3"},
      {migc__m5_down, 84, 2, migc__m5_down_statements, 11, 0, 0x0,
       "sql-migrate/20230315101500-ticket-priority.sql",
-      {0xb4,0xe0,0x64,0xdd,0x68,0xa3,0x12,0xd0,0x15,0xc0,0xe4,0xa9,0xe8,0x75,0x19,0xd5,0xc7,0xec,0x77,0xcc,0xaa,0x6c,0x88,0xaf,0xe6,0x48,0x73,0xe8,0xd3,0xbf,0xee,0xda}},
-     {0x49,0x17,0xd2,0x2d,0xa2,0xa4,0x80,0x94,0x75,0xcd,0xd9,0x71,0x6d,0xe7,0xf0,0x07,0x91,0xcf,0xdf,0xd7,0xbe,0x20,0x62,0x07,0x8c,0x6e,0xfd,0xf1,0x5a,0xb9,0x46,0x88}},
+      "\xb4\xe0\x64\xdd\x68\xa3\x12\xd0\x15\xc0\xe4\xa9\xe8\x75\x19\xd5\xc7\xec\x77\xcc\xaa\x6c\x88\xaf\xe6\x48\x73\xe8\xd3\xbf\xee\xda"},
+     "\x49\x17\xd2\x2d\xa2\xa4\x80\x94\x75\xcd\xd9\x71\x6d\xe7\xf0\x07\x91\xcf\xdf\xd7\xbe\x20\x62\x07\x8c\x6e\xfd\xf1\x5a\xb9\x46\x88"},
 };
 
 extern const migc_catalog sql_migrate_catalog;
 const migc_catalog sql_migrate_catalog = {
     MIGC_CATALOG_ABI, 3, "sql_migrate_catalog", "sql-migrate", "0.1.0",
     6, migc__migrations,
-    {0x49,0x17,0xd2,0x2d,0xa2,0xa4,0x80,0x94,0x75,0xcd,0xd9,0x71,0x6d,0xe7,0xf0,0x07,0x91,0xcf,0xdf,0xd7,0xbe,0x20,0x62,0x07,0x8c,0x6e,0xfd,0xf1,0x5a,0xb9,0x46,0x88}
+    "\x49\x17\xd2\x2d\xa2\xa4\x80\x94\x75\xcd\xd9\x71\x6d\xe7\xf0\x07\x91\xcf\xdf\xd7\xbe\x20\x62\x07\x8c\x6e\xfd\xf1\x5a\xb9\x46\x88"
 };
