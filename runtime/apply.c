@@ -346,8 +346,8 @@ static size_t add_statements(query *q, size_t n, const migc_migration *m,
 /* Runs the pipelined queries q[0, n) -- which begin with BEGIN -- and
  * COMMIT once all their replies are in (COMMIT in the pipeline would let
  * the server commit on its own after the migrating process died).  Rolls
- * back on failure; `last` is the query whose migration a failure at COMMIT
- * is blamed on. */
+ * back on failure; a failure at COMMIT (a deferred constraint) is blamed
+ * on `last`'s migration, or on `last->what` alone when it has none. */
 static migc_result run_and_commit(migc__ctx *ctx, const query *q, size_t n,
                                   const query *last)
 {
@@ -358,7 +358,8 @@ static migc_result run_and_commit(migc__ctx *ctx, const query *q, size_t n,
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             rc = migc__fail_server(ctx, MIGC_EMIGRATION, res,
                                    "%s failed at COMMIT", last->what);
-            migc__locate(ctx, last->m, last->s, UINT32_MAX, NULL);
+            if (last->m)
+                migc__locate(ctx, last->m, last->s, UINT32_MAX, NULL);
         }
         PQclear(res);
     }
@@ -502,10 +503,16 @@ migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
         if (!row_first)
             q[n++] = row;
     }
-    rc = run_and_commit(ctx, q, n, &q[n - 1]);
+    const migc_migration *last = &cat->migrations[which[count - 1]];
+    /* At COMMIT, a deferred constraint cannot be traced to one migration. */
+    char group_what[160];
+    snprintf(group_what, sizeof group_what, "the group of migrations %s to %s",
+             first->id, last->id);
+    const query group = {NULL, 0, NULL, TAG_BOOKKEEPING, NULL, NULL,
+                         group_what};
+    rc = run_and_commit(ctx, q, n, count == 1 ? &q[n - 1] : &group);
     if (rc == MIGC_OK) {
         ctx->applied_rows += (int64_t)count;
-        const migc_migration *last = &cat->migrations[which[count - 1]];
         migc__log(ctx, "migc: applied %zu migration%s (%s to %s) in one "
                        "transaction in %.1f ms",
                   count, count == 1 ? "" : "s", first->id, last->id,

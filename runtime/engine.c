@@ -190,22 +190,6 @@ typedef struct verdict {
     const migc__row *first_ahead;
 } verdict;
 
-/* Reports a history row whose id the catalog has at another version: the
- * row's version was changed by hand. */
-static migc_result moved(migc__ctx *ctx, const migc__row *r,
-                         const migc_migration *m)
-{
-    migc__fail(ctx, MIGC_EHISTORY,
-               "the history records migration %s at version %lld, but it is "
-               "version %lld (%s): the history table was edited",
-               r->id, (long long)r->version, (long long)m->version, m->up.file);
-    snprintf(ctx->err->hint, sizeof ctx->err->hint,
-             "restore the row's version to %lld", (long long)m->version);
-    ctx->err->version = r->version;
-    migc__copy(ctx->err->id, sizeof ctx->err->id, r->id);
-    ctx->err->file = m->up.file;
-    return MIGC_EHISTORY;
-}
 
 /* Reports an interrupted or failed non-transactional migration (or
  * revert). */
@@ -270,15 +254,15 @@ static migc_result verify(migc__ctx *ctx, migc__history *h, verdict *v,
 {
     const migc_catalog *cat = ctx->cat;
     memset(v, 0, sizeof *v);
+    migc_result moved = migc__history_check_versions(ctx, h);
+    if (moved != MIGC_OK)
+        return moved;
     int64_t last_version = cat->count ? cat->migrations[cat->count - 1].version
                                       : INT64_MIN;
     for (size_t k = 0; k < h->count; k++) {
         const migc__row *r = &h->rows[k];
         size_t i = migc__catalog_index(cat, r->version, r->id);
         if (i == cat->count) {
-            const migc_migration *same_id = migc_catalog_find(cat, r->id);
-            if (same_id)
-                return moved(ctx, r, same_id);
             if (r->version > last_version) {
                 if (!v->first_ahead)
                     v->first_ahead = r;
@@ -327,20 +311,49 @@ static migc_result verify(migc__ctx *ctx, migc__history *h, verdict *v,
     return MIGC_OK;
 }
 
-/* Keeps the fast path's applied_count right on the newest row. */
+/* Keeps the fast path's applied_count right on the newest row (a
+ * migration applied out of order, or by a concurrent applier, may have
+ * left it behind).  One round trip -- as the session's own user, whatever
+ * role a migration left set -- and a synchronous commit, which also makes
+ * every earlier asynchronous one durable. */
 static void refresh_head(migc__ctx *ctx)
 {
     char sql[1024];
     snprintf(sql, sizeof sql,
+             "BEGIN; SELECT pg_catalog.set_config('role', 'none', true); "
              "UPDATE %s SET applied_count = (SELECT count(*) FROM %s WHERE "
              "state = 'applied') WHERE id = (SELECT id FROM %s ORDER BY "
-             "version DESC, id COLLATE \"C\" DESC LIMIT 1)",
+             "version DESC, id COLLATE \"C\" DESC LIMIT 1); COMMIT",
              ctx->table, ctx->table, ctx->table);
     PGresult *res = PQexec(ctx->conn, sql);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK)
+        ctx->async_commits = 0;
     PQclear(res);
+    if (PQtransactionStatus(ctx->conn) == PQTRANS_INERROR) {
+        res = PQexec(ctx->conn, "ROLLBACK");
+        PQclear(res);
+    }
 }
 
 /* ---- up ---------------------------------------------------------------- */
+
+/* True when catalog migration m, which has no history row, is counted by
+ * the next applied row: that row's applied_count says more rows were
+ * applied before it than the history has -- m's row was deleted.  (A
+ * migration genuinely new and older than applied ones is not counted.) */
+static bool row_deleted(const migc__history *h, const migc_migration *m)
+{
+    int64_t before = 0;
+    for (size_t k = 0; k < h->count; k++) {
+        const migc__row *r = &h->rows[k];
+        bool after = migc__order(r->version, r->id, m->version, m->id) > 0;
+        if (after && strcmp(r->state, "applied") == 0)
+            return r->applied_count > before + 1;
+        if (strcmp(r->state, "applied") == 0)
+            before++;
+    }
+    return false;
+}
 
 /* Applies catalog migrations which[0, count): one on its own (resuming
  * it at statement `done` when `resume`), or, `as_group`, all in one
@@ -431,6 +444,31 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
             break;
         if (r && strcmp(r->state, "applied") == 0)
             continue;
+        if (!r && (i + 1 < v.newest_applied || v.ahead) &&
+            row_deleted(&h, m)) {
+            migc__fail(ctx, MIGC_EHISTORY,
+                       "migration %s (%s) has no history row, but the history "
+                       "shows it was applied: its row was deleted from the "
+                       "history table",
+                       m->id, m->up.file);
+            /* Forcing to the newest applied version records every
+             * migration up to it -- this one too -- and forgets none. */
+            long long newest =
+                v.newest_applied
+                    ? (long long)cat->migrations[v.newest_applied - 1].version
+                    : (long long)m->version;
+            snprintf(ctx->err->hint, sizeof ctx->err->hint,
+                     "check that its changes are in the database, then "
+                     "record it again: --migrate-force=%lld (the newest "
+                     "applied version) records every migration up to %lld "
+                     "as applied",
+                     newest, newest);
+            ctx->err->version = m->version;
+            migc__copy(ctx->err->id, sizeof ctx->err->id, m->id);
+            ctx->err->file = m->up.file;
+            rc = MIGC_EHISTORY;
+            break;
+        }
         if (!r && (i + 1 < v.newest_applied || v.ahead) &&
             !(ctx->opt.flags & MIGC_ALLOW_OUT_OF_ORDER)) {
             const migc_migration *newer =

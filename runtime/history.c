@@ -137,7 +137,7 @@ bool migc__up_to_date(migc__ctx *ctx)
     char sql[1024];
     snprintf(sql, sizeof sql,
              "SELECT id, encode(chain_sha256, 'hex'), applied_count, state, "
-             "EXISTS (SELECT 1 FROM %s WHERE state <> 'applied') "
+             "EXISTS (SELECT 1 FROM %s WHERE state <> 'applied'), version "
              "FROM %s ORDER BY version DESC, id COLLATE \"C\" DESC LIMIT 1",
              ctx->table, ctx->table);
     PGresult *res = PQexecParams(ctx->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
@@ -146,6 +146,8 @@ bool migc__up_to_date(migc__ctx *ctx)
         char chain[2 * MIGC_SHA256_SIZE + 1];
         migc__hex(last->chain_sha256, MIGC_SHA256_SIZE, chain);
         ok = strcmp(PQgetvalue(res, 0, 0), last->id) == 0 &&
+             strtoll(PQgetvalue(res, 0, 5), NULL, 10) ==
+                 (long long)last->version &&
              strcmp(PQgetvalue(res, 0, 1), chain) == 0 &&
              strtoll(PQgetvalue(res, 0, 2), NULL, 10) == (long long)cat->count &&
              strcmp(PQgetvalue(res, 0, 3), "applied") == 0 &&
@@ -298,7 +300,8 @@ migc_result migc__history_read(migc__ctx *ctx, migc__history *h,
              "SELECT id, version, name, encode(up_sha256, 'hex'), "
              "encode(chain_sha256, 'hex'), state, statements_done, "
              "statements_total, to_char(applied_at AT TIME ZONE 'UTC', "
-             "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), duration_ms, error FROM %s",
+             "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), duration_ms, error, applied_count "
+             "FROM %s",
              ctx->table);
     PGresult *res = PQexecParams(ctx->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -336,6 +339,7 @@ migc_result migc__history_read(migc__ctx *ctx, migc__history *h,
                              ? -1
                              : strtoll(PQgetvalue(res, i, 9), NULL, 10);
         r->error = PQgetisnull(res, i, 10) ? NULL : strdup(PQgetvalue(res, i, 10));
+        r->applied_count = strtoll(PQgetvalue(res, i, 11), NULL, 10);
         h->count++;
         if (!r->id || !r->name) {
             PQclear(res);
@@ -358,6 +362,32 @@ void migc__history_free(migc__history *h)
     }
     free(h->rows);
     memset(h, 0, sizeof *h);
+}
+
+migc_result migc__history_check_versions(migc__ctx *ctx,
+                                         const migc__history *h)
+{
+    const migc_catalog *cat = ctx->cat;
+    for (size_t k = 0; k < h->count; k++) {
+        const migc__row *r = &h->rows[k];
+        if (migc__catalog_index(cat, r->version, r->id) < cat->count)
+            continue;
+        const migc_migration *m = migc_catalog_find(cat, r->id);
+        if (!m)
+            continue;
+        migc__fail(ctx, MIGC_EHISTORY,
+                   "the history records migration %s at version %lld, but it "
+                   "is version %lld (%s): the history table was edited",
+                   r->id, (long long)r->version, (long long)m->version,
+                   m->up.file);
+        snprintf(ctx->err->hint, sizeof ctx->err->hint,
+                 "restore the row's version to %lld", (long long)m->version);
+        ctx->err->version = m->version;
+        migc__copy(ctx->err->id, sizeof ctx->err->id, r->id);
+        ctx->err->file = m->up.file;
+        return MIGC_EHISTORY;
+    }
+    return MIGC_OK;
 }
 
 static int compare_to_row(const void *key, const void *element)

@@ -49,6 +49,8 @@ typedef struct migc__row {
     char applied_at[40];
     int64_t duration_ms;   /* -1 when NULL */
     char *error;           /* may be NULL */
+    int64_t applied_count; /* applied rows when it was recorded, itself
+                              included */
 } migc__row;
 
 /* The history, sorted in catalog order (version, then id byte-wise). */
@@ -113,6 +115,10 @@ migc_result migc__history_ensure(migc__ctx *ctx);
 migc_result migc__history_read(migc__ctx *ctx, migc__history *h,
                                bool *missing_table);
 void migc__history_free(migc__history *h);
+/* Refuses a history row whose id the catalog has at another version (the
+ * row's version was edited by hand): MIGC_EHISTORY, or MIGC_OK. */
+migc_result migc__history_check_versions(migc__ctx *ctx,
+                                         const migc__history *h);
 /* The row of migration (version, id), or NULL: a binary search (the rows
  * are in catalog order). */
 migc__row *migc__history_find(migc__history *h, int64_t version,

@@ -51,6 +51,8 @@ migc_result migc_status(PGconn *conn, const migc_catalog *catalog,
     bool missing_table = false;
     if (rc == MIGC_OK)
         rc = migc__history_read(&ctx, &h, &missing_table);
+    if (rc == MIGC_OK)
+        rc = migc__history_check_versions(&ctx, &h);
     migc_status_report *r = NULL;
     if (rc == MIGC_OK) {
         r = calloc(1, sizeof *r);

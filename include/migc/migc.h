@@ -125,9 +125,11 @@ enum {
      * Transactional migrations stay exactly-once through the history
      * table's primary key; non-transactional ones are refused. */
     MIGC_NO_SESSION_LOCK = 1u << 4,
-    /* Apply every pending migration in one transaction: all of them or
-     * none.  Faster for a long run of pending migrations (one commit);
-     * migrations that cannot run in a transaction are refused. */
+    /* Apply the pending migrations in one transaction: all of them or
+     * none -- faster for a long run of them (one commit).  A migration that
+     * cannot run in a transaction (CREATE INDEX CONCURRENTLY, ...) runs
+     * on its own between two groups.  History rows of grouped migrations
+     * have no duration. */
     MIGC_GROUPED = 1u << 5
 };
 

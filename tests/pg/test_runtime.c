@@ -13,7 +13,15 @@
  *  - the plan at version 3 of 7 lists 4 to 7, changes nothing and takes no
  *    lock;
  *  - settings a migration changes do not leak into the session;
- *  - down, down to, force, status, the standard service flags.
+ *  - down, down to, force, status, the standard service flags;
+ *  - MIGC_GROUPED: a run of migrations in one transaction (one COMMIT in
+ *    the server's log), all or nothing on a failure, a non-transactional
+ *    migration on its own between two groups;
+ *  - by default each migration commits with synchronous_commit off, its
+ *    history row last, and one synchronous commit at the end makes the run
+ *    durable, after a failure too;
+ *  - a history edited by hand (a row's version, a deleted row, a row's
+ *    hash) is reported and nothing is applied.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -36,6 +44,9 @@ extern const migc_catalog edited_crlf_catalog;
 extern const migc_catalog leak_catalog;
 extern const migc_catalog retry_catalog;
 extern const migc_catalog locked_catalog;
+extern const migc_catalog grouped_catalog;
+extern const migc_catalog midfail_catalog;
+extern const migc_catalog mixed_catalog;
 
 /* A new connection to the existing database `name` of the cluster. */
 static PGconn *connect_to(const char *name)
@@ -706,6 +717,506 @@ static void test_service_flags(void)
     PQfinish(conn);
 }
 
+/* ---- how a run commits: the server's statement log --------------------- */
+
+/* Logs the session's statements from now on (log_statement = all) and
+ * returns where the server log ends. */
+static long log_from_here(PGconn *conn)
+{
+    PGresult *r = PQexec(conn, "SET log_statement = 'all'");
+    CHECK_INT(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    return file_size(pgfix_server_log());
+}
+
+/* What backend `pid` logged after byte `from` about committing
+ * migrations, one word per statement: BEGIN, COMMIT, ROLLBACK; "sql" for
+ * a statement of a migration that starts with `sql` (one per migration in
+ * these fixtures); "row" for a history row inserted; "async" for a
+ * transaction's synchronous_commit turned off; "durable" for the
+ * synchronous commit that ends a run; "concurrently" for CREATE INDEX
+ * CONCURRENTLY.  The rest (lock, settings, reading the history) is left
+ * out.  Malloc'd. */
+static char *commit_trace(long from, int pid, const char *sql)
+{
+    /* the server writes its log synchronously; give the file a moment */
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    static const struct {
+        const char *start;
+        const char *word;
+    } words[] = {
+        /* the newest row's applied_count, one synchronous commit */
+        {"BEGIN; SELECT pg_catalog.set_config('role', 'none', true); UPDATE",
+         "refresh"},
+        {"BEGIN", "BEGIN"},
+        {"COMMIT", "COMMIT"},
+        {"ROLLBACK", "ROLLBACK"},
+        {"INSERT INTO \"public\".\"migc_history\" ", "row"},
+        {"SELECT pg_catalog.txid_current()", "durable"},
+        {"CREATE INDEX CONCURRENTLY", "concurrently"},
+    };
+    char *out = calloc(1, 4096);
+    size_t len = 0;
+    FILE *f = out ? fopen(pgfix_server_log(), "rb") : NULL;
+    if (!f)
+        return out;
+    fseek(f, from, SEEK_SET);
+    char line[8192], tag[32];
+    snprintf(tag, sizeof tag, "[%d]", pid);
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, tag))
+            continue;
+        char *text = strstr(line, "LOG:  statement: ");
+        if (text) {
+            text += strlen("LOG:  statement: ");
+        } else if ((text = strstr(line, "LOG:  execute ")) != NULL &&
+                   (text = strstr(text + strlen("LOG:  execute "), ": ")) !=
+                       NULL) {
+            text += 2;
+        } else {
+            continue;
+        }
+        const char *word = NULL;
+        if (strncmp(text, sql, strlen(sql)) == 0)
+            word = "sql";
+        else if (strstr(text, "set_config('synchronous_commit', 'off', true)"))
+            word = "async";
+        for (size_t i = 0; !word && i < sizeof words / sizeof words[0]; i++)
+            if (strncmp(text, words[i].start, strlen(words[i].start)) == 0)
+                word = words[i].word;
+        if (word && len + strlen(word) + 2 < 4096)
+            len += (size_t)sprintf(out + len, "%s%s", len ? " " : "", word);
+    }
+    fclose(f);
+    return out;
+}
+
+/* A start with nothing to do: migc_up succeeds with exactly one statement
+ * on the server. */
+static void check_noop_start(PGconn *conn, const migc_catalog *catalog,
+                             const migc_options *opt)
+{
+    migc_error err;
+    long from = file_size(pgfix_server_log());
+    CHECK_INT(migc_up(conn, catalog, opt, &err), MIGC_OK);
+    CHECK_INT(statements_logged(pgfix_server_log(), from, PQbackendPID(conn)),
+              1);
+}
+
+static void check_trace(long from, PGconn *conn, const char *sql,
+                        const char *want)
+{
+    char *got = commit_trace(from, PQbackendPID(conn), sql);
+    CHECK_STR(got, want);
+    free(got);
+}
+
+/* Each history row in order: id:state:applied_count:duration ("null" when
+ * duration_ms is NULL, "ms" otherwise). */
+static const char history_rows[] =
+    "SELECT coalesce(string_agg(id || ':' || state || ':' || applied_count "
+    "|| ':' || CASE WHEN duration_ms IS NULL THEN 'null' ELSE 'ms' END, ',' "
+    "ORDER BY version), '') FROM migc_history";
+
+/* The runtime's log lines, each ended by a newline. */
+typedef struct log_lines {
+    char text[4096];
+    size_t len;
+} log_lines;
+
+static void collect(void *ctx, const char *line)
+{
+    log_lines *l = ctx;
+    int n = snprintf(l->text + l->len, sizeof l->text - l->len, "%s\n", line);
+    if (n > 0)
+        l->len += (size_t)n < sizeof l->text - l->len
+                      ? (size_t)n
+                      : sizeof l->text - l->len - 1;
+}
+
+/* True when the lines a, b, c (c may be NULL) occur in text in this
+ * order. */
+static bool in_order(const char *text, const char *a, const char *b,
+                     const char *c)
+{
+    const char *p = strstr(text, a);
+    const char *q = p ? strstr(p + strlen(a), b) : NULL;
+    return q && (!c || strstr(q + strlen(b), c));
+}
+
+/* ---- MIGC_GROUPED ------------------------------------------------------ */
+
+static void test_grouped(void)
+{
+    th_case("grouped: five migrations in one transaction");
+    PGconn *conn = fresh_database("grouped");
+    log_lines lines = {"", 0};
+    migc_options opt = MIGC_OPTIONS_INIT;
+    opt.flags = MIGC_GROUPED;
+    opt.log = collect;
+    opt.log_ctx = &lines;
+    migc_error err;
+    long from = log_from_here(conn);
+    CHECK_INT(migc_up(conn, &grouped_catalog, &opt, &err), MIGC_OK);
+    /* The history table's own creation, then one transaction with every
+     * migration followed by its row; one COMMIT for all five. */
+    check_trace(from, conn, "CREATE TABLE g",
+                "BEGIN COMMIT BEGIN sql row sql row sql row sql row sql row "
+                "COMMIT refresh");
+    check_value(conn, history_rows,
+                "1:applied:1:null,2:applied:2:null,3:applied:3:null,"
+                "4:applied:4:null,5:applied:5:null");
+    /* Later migrations saw what earlier ones did in the transaction. */
+    check_value(conn, "SELECT x FROM g5", "2");
+    check_value(conn, "SELECT string_agg(w::text, ',') FROM g1", "4,4");
+    CHECK(strstr(lines.text, "migc: applied 5 migrations (1 to 5) in one "
+                             "transaction in ") != NULL);
+    migc_status_report *st = NULL;
+    CHECK_INT(migc_status(conn, &grouped_catalog, NULL, &st, &err), MIGC_OK);
+    CHECK(st != NULL);
+    if (st) {
+        CHECK_INT(st->count, 5);
+        CHECK_INT(st->current_version, 5);
+        CHECK_INT(st->pending, 0);
+        for (size_t i = 0; i < st->count; i++) {
+            CHECK_INT(st->entries[i].state, MIGC_STATE_APPLIED);
+            CHECK_INT(st->entries[i].duration_ms, -1);
+            CHECK_INT(st->entries[i].statements_done, 2);
+        }
+    }
+    migc_status_free(st);
+    /* The next start is the one-round-trip no-op. */
+    lines.len = 0;
+    check_noop_start(conn, &grouped_catalog, &opt);
+    CHECK_STR(lines.text, "migc: database is up to date\n");
+    CHECK_INT(PQtransactionStatus(conn), PQTRANS_IDLE);
+    PQfinish(conn);
+
+    th_case("grouped after a start without it");
+    conn = fresh_database("grouped_rest");
+    migc_options first = MIGC_OPTIONS_INIT;
+    first.target_version = 2;
+    CHECK_INT(migc_up(conn, &grouped_catalog, &first, &err), MIGC_OK);
+    from = log_from_here(conn);
+    CHECK_INT(migc_up(conn, &grouped_catalog, &opt, &err), MIGC_OK);
+    check_trace(from, conn, "CREATE TABLE g",
+                "BEGIN COMMIT BEGIN sql row sql row sql row COMMIT refresh");
+    /* applied_count goes on counting from the rows already there */
+    check_value(conn, history_rows,
+                "1:applied:1:ms,2:applied:2:ms,3:applied:3:null,"
+                "4:applied:4:null,5:applied:5:null");
+    check_noop_start(conn, &grouped_catalog, NULL);
+    PQfinish(conn);
+}
+
+/* The error of migration 3 of midfail, with and without MIGC_GROUPED. */
+static void check_midfail_error(const migc_error *err)
+{
+    CHECK_INT(err->code, MIGC_EMIGRATION);
+    CHECK_STR(err->file, "midfail/000003_f3.up.sql");
+    CHECK_INT(err->line, 4);
+    CHECK_INT(err->column, 28);
+    CHECK_STR(err->sqlstate, "42703");
+    CHECK_INT(err->version, 3);
+    CHECK_STR(err->id, "3");
+    CHECK_INT(err->statement_index, 2);
+    char text[2048];
+    migc_format_error(err, text, sizeof text);
+    CHECK_STR(text,
+              "midfail/000003_f3.up.sql:4:28: error: migration 3 "
+              "(midfail/000003_f3.up.sql) failed: column \"nosuch\" does not "
+              "exist (SQLSTATE 42703)\n"
+              "        SELECT x FROM f2 WHERE nosuch > 0;\n"
+              "                               ^\n");
+}
+
+static void test_grouped_failure(void)
+{
+    th_case("grouped: a failure in migration 3 applies nothing");
+    PGconn *conn = fresh_database("grouped_fail");
+    migc_options opt = MIGC_OPTIONS_INIT;
+    opt.flags = MIGC_GROUPED;
+    migc_error err;
+    long from = log_from_here(conn);
+    CHECK_INT(migc_up(conn, &midfail_catalog, &opt, &err), MIGC_EMIGRATION);
+    check_midfail_error(&err);
+    /* Migrations 1 and 2 went in the same transaction: rolled back. */
+    check_trace(from, conn, "CREATE TABLE f",
+                "BEGIN COMMIT BEGIN sql row sql row sql ROLLBACK");
+    check_value(conn, history_ids, "");
+    for (int i = 1; i <= 4; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "f%d", i);
+        CHECK(!table_exists(conn, name));
+    }
+    migc_status_report *st = NULL;
+    CHECK_INT(migc_status(conn, &midfail_catalog, NULL, &st, &err), MIGC_OK);
+    if (st) {
+        CHECK_INT(st->current_version, 0);
+        CHECK_INT(st->pending, 4);
+    }
+    migc_status_free(st);
+    CHECK_INT(PQtransactionStatus(conn), PQTRANS_IDLE);
+    CHECK_INT(number(conn, "SELECT 41 + 1"), 42);
+    PQfinish(conn);
+}
+
+static void test_grouped_around_concurrently(void)
+{
+    th_case("grouped: a non-transactional migration between two groups");
+    PGconn *conn = fresh_database("grouped_mixed");
+    log_lines lines = {"", 0};
+    migc_options opt = MIGC_OPTIONS_INIT;
+    opt.flags = MIGC_GROUPED;
+    opt.log = collect;
+    opt.log_ctx = &lines;
+    migc_error err;
+    long from = log_from_here(conn);
+    migc_result rc = migc_up(conn, &mixed_catalog, &opt, &err);
+    CHECK_INT(rc, MIGC_OK);
+    if (rc != MIGC_OK) {
+        char text[2048];
+        migc_format_error(&err, text, sizeof text);
+        fputs(text, stderr);
+    }
+    /* 1 and 2 together, 3 on its own (its row first, then the index,
+     * outside any transaction), 4 and 5 together. */
+    check_trace(from, conn, "CREATE TABLE m",
+                "BEGIN COMMIT BEGIN sql row sql row COMMIT row concurrently "
+                "BEGIN sql row sql row COMMIT refresh");
+    check_value(conn, history_rows,
+                "1:applied:1:null,2:applied:2:null,3:applied:3:ms,"
+                "4:applied:4:null,5:applied:5:null");
+    check_value(conn, "SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                      "'m1_x'::regclass",
+                "t");
+    check_value(conn, "SELECT w FROM m5", "100");
+    CHECK(in_order(lines.text,
+                   "migc: applied 2 migrations (1 to 2) in one transaction in ",
+                   "migc: applied 3 m3 in ",
+                   "migc: applied 2 migrations (4 to 5) in one transaction "
+                   "in "));
+    migc_status_report *st = NULL;
+    CHECK_INT(migc_status(conn, &mixed_catalog, NULL, &st, &err), MIGC_OK);
+    if (st) {
+        CHECK_INT(st->count, 5);
+        CHECK_INT(st->current_version, 5);
+        CHECK_INT(st->pending, 0);
+        for (size_t i = 0; i < st->count; i++)
+            CHECK_INT(st->entries[i].state, MIGC_STATE_APPLIED);
+        CHECK(st->entries[2].duration_ms >= 0);
+        CHECK_INT(st->entries[3].duration_ms, -1);
+    }
+    migc_status_free(st);
+    check_noop_start(conn, &mixed_catalog, &opt);
+    PQfinish(conn);
+}
+
+/* ---- one durable commit per run ---------------------------------------- */
+
+static void test_one_durable_commit(void)
+{
+    th_case("each migration commits asynchronously, the run durably");
+    PGconn *conn = fresh_database("durable");
+    migc_error err;
+    long from = log_from_here(conn);
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_OK);
+    /* Per migration: its SQL, synchronous_commit off, its row last; then
+     * the refresh of the newest row, a synchronous commit that makes the
+     * run durable (no separate barrier needed). */
+    char want[512] = "BEGIN COMMIT";
+    for (int i = 0; i < 7; i++)
+        strcat(want, " BEGIN sql async row COMMIT");
+    strcat(want, " refresh");
+    check_trace(from, conn, "CREATE TABLE t", want);
+    check_value(conn, history_rows,
+                "1:applied:1:ms,2:applied:2:ms,3:applied:3:ms,4:applied:4:ms,"
+                "5:applied:5:ms,6:applied:6:ms,7:applied:7:ms");
+    /* synchronous_commit was set for each transaction only */
+    check_value(conn, "SHOW synchronous_commit", "on");
+    check_noop_start(conn, &seven_catalog, NULL);
+    PQfinish(conn);
+}
+
+static void test_failure_midway_is_durable(void)
+{
+    th_case("a failure in migration 3 keeps 1 and 2, durably");
+    PGconn *conn = fresh_database("midfail");
+    migc_error err;
+    long from = log_from_here(conn);
+    CHECK_INT(migc_up(conn, &midfail_catalog, NULL, &err), MIGC_EMIGRATION);
+    check_midfail_error(&err);
+    /* The synchronous commit ran after the failure too. */
+    check_trace(from, conn, "CREATE TABLE f",
+                "BEGIN COMMIT BEGIN sql async row COMMIT BEGIN sql async row "
+                "COMMIT BEGIN sql ROLLBACK durable");
+    PGconn *other = connect_to("midfail");
+    check_value(other, history_rows, "1:applied:1:ms,2:applied:2:ms");
+    CHECK(table_exists(other, "f1") && table_exists(other, "f2"));
+    CHECK(!table_exists(other, "f3") && !table_exists(other, "f4"));
+    check_value(other, "SELECT x FROM f2", "2");
+    PQfinish(other);
+    CHECK_INT(PQtransactionStatus(conn), PQTRANS_IDLE);
+    PQfinish(conn);
+}
+
+/* ---- a history edited by hand ------------------------------------------ */
+
+/* Everything a refused start must leave alone: relations, and every
+ * column of the history that migc writes. */
+static char *untouched(PGconn *conn)
+{
+    char *rels = snapshot(conn);
+    char *rows = value(conn, "SELECT string_agg(concat_ws(':', id, version, "
+                             "state, applied_count, applied_at, duration_ms, "
+                             "encode(up_sha256, 'hex'), statements_done), ',' "
+                             "ORDER BY id) FROM migc_history");
+    size_t n = strlen(rels) + strlen(rows) + 2;
+    char *all = malloc(n);
+    snprintf(all, n, "%s|%s", rels, rows);
+    free(rels);
+    free(rows);
+    return all;
+}
+
+static void test_history_edited(void)
+{
+    th_case("a history row's version edited by hand");
+    PGconn *conn = fresh_database("moved");
+    migc_error err;
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_OK);
+    PGresult *r = PQexec(conn, "UPDATE migc_history SET version = version + "
+                               "1000 WHERE id = '4'");
+    CHECK_INT(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    char *before = untouched(conn);
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_EHISTORY);
+    CHECK_STR(err.message,
+              "the history records migration 4 at version 1004, but it is "
+              "version 4 (seven/000004_table_4.up.sql): the history table "
+              "was edited");
+    CHECK_STR(err.hint, "restore the row's version to 4");
+    CHECK_STR(err.id, "4");
+    CHECK_STR(err.file, "seven/000004_table_4.up.sql");
+    char text[2048];
+    migc_format_error(&err, text, sizeof text);
+    CHECK_STR(text,
+              "seven/000004_table_4.up.sql: error: the history records "
+              "migration 4 at version 1004, but it is version 4 "
+              "(seven/000004_table_4.up.sql): the history table was edited\n"
+              "    hint: restore the row's version to 4\n");
+    /* down refuses the same way */
+    CHECK_INT(migc_down(conn, &seven_catalog, NULL, 1, &err), MIGC_EHISTORY);
+    CHECK_STR(err.hint, "restore the row's version to 4");
+    CHECK_INT(err.version, 4);
+    /* status reports it too, rather than a made-up missing migration */
+    migc_status_report *moved = NULL;
+    CHECK_INT(migc_status(conn, &seven_catalog, NULL, &moved, &err),
+              MIGC_EHISTORY);
+    CHECK(moved == NULL);
+    CHECK_STR(err.hint, "restore the row's version to 4");
+    char *after = untouched(conn);
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    CHECK(table_exists(conn, "t7"));
+    CHECK_INT(PQtransactionStatus(conn), PQTRANS_IDLE);
+    /* As the hint says. */
+    r = PQexec(conn, "UPDATE migc_history SET version = 4 WHERE id = '4'");
+    PQclear(r);
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_OK);
+    /* The newest row moved: the one-round-trip check compares its version
+     * too, so a start with nothing to do catches it. */
+    r = PQexec(conn, "UPDATE migc_history SET version = 1007 WHERE id = '7'");
+    PQclear(r);
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_EHISTORY);
+    CHECK_STR(err.hint, "restore the row's version to 7");
+    PQfinish(conn);
+
+    th_case("a deleted history row, with work pending");
+    conn = fresh_database("deleted_row");
+    migc_options five = MIGC_OPTIONS_INIT;
+    five.target_version = 5;
+    CHECK_INT(migc_up(conn, &seven_catalog, &five, &err), MIGC_OK);
+    r = PQexec(conn, "DELETE FROM migc_history WHERE id = '3'");
+    PQclear(r);
+    migc_status_report *st = NULL;
+    CHECK_INT(migc_status(conn, &seven_catalog, NULL, &st, &err), MIGC_OK);
+    if (st) {
+        CHECK_INT(st->entries[2].version, 3);
+        CHECK_INT(st->entries[2].state, MIGC_STATE_PENDING);
+        CHECK_INT(st->entries[3].state, MIGC_STATE_APPLIED);
+        CHECK_INT(st->pending, 3);
+        CHECK_INT(st->current_version, 5);
+    }
+    migc_status_free(st);
+    before = untouched(conn);
+    /* Row 4 counted row 3 when it was recorded: not an out-of-order
+     * pending migration, a deleted row. */
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_EHISTORY);
+    CHECK_INT(err.version, 3);
+    CHECK_STR(err.file, "seven/000003_table_3.up.sql");
+    CHECK_STR(err.message, "migration 3 (seven/000003_table_3.up.sql) has no "
+                           "history row, but the history shows it was "
+                           "applied: its row was deleted from the history "
+                           "table");
+    CHECK_STR(err.hint, "check that its changes are in the database, then "
+                        "record it again: --migrate-force=5 (the newest "
+                        "applied version) records every migration up to 5 "
+                        "as applied");
+    after = untouched(conn);
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    CHECK(!table_exists(conn, "t6"));
+    /* ... and that way out works: 3 is recorded again, 6 and 7 then run */
+    CHECK_INT(migc_force(conn, &seven_catalog, NULL, 5, &err), MIGC_OK);
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_OK);
+    check_value(conn, history_ids,
+                "1:applied,2:applied,3:applied,4:applied,5:applied,"
+                "6:applied,7:applied");
+    CHECK(table_exists(conn, "t6"));
+    PQfinish(conn);
+
+    th_case("a history row's hash edited, with work pending");
+    conn = fresh_database("edited_row");
+    CHECK_INT(migc_up(conn, &seven_catalog, &five, &err), MIGC_OK);
+    r = PQexec(conn, "UPDATE migc_history SET up_sha256 = sha256('x') "
+                     "WHERE id = '3'");
+    PQclear(r);
+    st = NULL;
+    CHECK_INT(migc_status(conn, &seven_catalog, NULL, &st, &err), MIGC_OK);
+    if (st) {
+        CHECK_INT(st->entries[2].version, 3);
+        CHECK_INT(st->entries[2].state, MIGC_STATE_EDITED);
+        CHECK_INT(st->entries[1].state, MIGC_STATE_APPLIED);
+        CHECK_INT(st->entries[3].state, MIGC_STATE_APPLIED);
+        CHECK_INT(st->pending, 2);
+    }
+    migc_status_free(st);
+    before = untouched(conn);
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_EEDITED);
+    CHECK_INT(err.version, 3);
+    CHECK_STR(err.file, "seven/000003_table_3.up.sql");
+    char hex[13], want[256];
+    for (int i = 0; i < 6; i++)
+        sprintf(hex + 2 * i, "%02x",
+                seven_catalog.migrations[2].up.sha256[i]);
+    snprintf(want, sizeof want,
+             "migration 3 (seven/000003_table_3.up.sql) was edited after it "
+             "was applied: its SHA-256 is %s..., the database recorded "
+             "2d711642b726...",
+             hex);
+    CHECK_STR(err.message, want);
+    after = untouched(conn);
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    CHECK(!table_exists(conn, "t6"));
+    PQfinish(conn);
+}
+
 int main(void)
 {
     pgfix_start();
@@ -721,6 +1232,12 @@ int main(void)
     test_refusal_keeps_settings();
     test_lock_timeout();
     test_service_flags();
+    test_grouped();
+    test_grouped_failure();
+    test_grouped_around_concurrently();
+    test_one_durable_commit();
+    test_failure_midway_is_durable();
+    test_history_edited();
     th_case("");
     return th_finish();
 }
