@@ -138,7 +138,7 @@ static bool mentions_word(const char *text, const char *word)
  * lock on a table the failed statement mentions: its process id, state,
  * how long its transaction has been open, the lock and its query.  The
  * description goes into the error's detail. */
-static void describe_lock_blocker(migc__ctx *ctx)
+static void describe_lock_blocker(migc__ctx *ctx, bool transactional)
 {
     migc_error *e = ctx->err;
     if (strcmp(e->sqlstate, "55P03") != 0 || !e->statement ||
@@ -166,8 +166,12 @@ static void describe_lock_blocker(migc__ctx *ctx)
                      PQgetvalue(res, i, 4), PQgetvalue(res, i, 1),
                      PQgetvalue(res, i, 2), PQgetvalue(res, i, 5));
             snprintf(e->hint, sizeof e->hint,
-                     "nothing of the migration was applied; end that "
-                     "transaction, or retry later (lock_retries)");
+                     transactional
+                         ? "nothing of the migration was applied; end that "
+                           "transaction, or retry later (lock_retries)"
+                         : "the statements before this one stay applied; end "
+                           "that transaction, then resume the migration "
+                           "(--migrate-retry)");
             break;
         }
     }
@@ -365,7 +369,7 @@ static migc_result run_and_commit(migc__ctx *ctx, const query *q, size_t n,
     }
     if (rc != MIGC_OK) {
         rollback(ctx);
-        describe_lock_blocker(ctx);
+        describe_lock_blocker(ctx, true);
     }
     return rc;
 }
@@ -455,6 +459,59 @@ migc_result migc__make_durable(migc__ctx *ctx)
     return MIGC_OK;
 }
 
+/* A growing text, for the array parameters of a group's history rows. */
+typedef struct text {
+    char *data;
+    size_t len, cap;
+    bool failed;
+} text;
+
+static void text_put(text *t, const char *s, size_t n)
+{
+    if (t->failed)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *p = realloc(t->data, cap);
+        if (!p) {
+            t->failed = true;
+            return;
+        }
+        t->data = p;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = '\0';
+}
+
+/* Appends value as an element of a PostgreSQL array literal: quoted, with
+ * backslashes before quotes and backslashes. */
+static void text_put_element(text *t, const char *value, bool first)
+{
+    text_put(t, first ? "{\"" : ",\"", 2);
+    for (const char *p = value; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            text_put(t, "\\", 1);
+        text_put(t, p, 1);
+    }
+    text_put(t, "\"", 1);
+}
+
+/* The history rows of a group, as one INSERT of arrays (unnest): one
+ * statement for the whole group instead of one per migration. */
+#define GROUP_COLUMNS 7
+static const char GROUP_INSERT[] =
+    "INSERT INTO %s (id, version, name, up_sha256, chain_sha256, "
+    "transactional, state, statements_done, statements_total, applied_count, "
+    "migc_version) SELECT u.id, u.version, u.name, decode(u.up, 'hex'), "
+    "decode(u.chain, 'hex'), true, 'applied', u.total, u.total, u.applied, "
+    "$8 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], "
+    "$5::text[], $6::integer[], $7::bigint[]) AS u(id, version, name, up, "
+    "chain, total, applied)";
+
 migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
                               size_t count)
 {
@@ -464,53 +521,83 @@ migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
     if (rc != MIGC_OK)
         return rc;
     const migc_catalog *cat = ctx->cat;
+    /* Through a pooler each row goes in first (apply_transactional); with
+     * the session lock, all of them at the end, in one statement. */
     bool row_first = ctx->opt.flags & MIGC_NO_SESSION_LOCK;
     size_t total = 0;
     for (size_t k = 0; k < count; k++)
         total += cat->migrations[which[k]].up.statement_count;
-    query *q = calloc(total + 3 * count + 2, sizeof *q);
+    query *q = calloc(total + 2 * count + 4, sizeof *q);
     row_params *rows = calloc(count, sizeof *rows);
     char *insert = insert_sql(ctx, "NULL");
-    if (!q || !rows || !insert) {
+    size_t group_len = sizeof GROUP_INSERT + strlen(ctx->table);
+    char *group_insert = malloc(group_len);
+    text arrays[GROUP_COLUMNS];
+    memset(arrays, 0, sizeof arrays);
+    if (!q || !rows || !insert || !group_insert) {
         free(q);
         free(rows);
         free(insert);
+        free(group_insert);
         return migc__fail(ctx, MIGC_EINVAL, "out of memory");
     }
+    snprintf(group_insert, group_len, GROUP_INSERT, ctx->table);
     const migc_migration *first = &cat->migrations[which[0]];
+    const migc_migration *last = &cat->migrations[which[count - 1]];
+    char group_what[160];
+    snprintf(group_what, sizeof group_what, "the group of migrations %s to %s",
+             first->id, last->id);
     double start = migc__now_ms();
     local_settings local;
     size_t n = 0;
-    q[n++] = (query){"BEGIN", 0, NULL, TAG_BOOKKEEPING, NULL, NULL,
-                     "the group of migrations"};
+    q[n++] = (query){"BEGIN", 0, NULL, TAG_BOOKKEEPING, NULL, NULL, group_what};
     if (row_first) {
         local_settings_init(ctx, &local);
         q[n++] = (query){local.sql, local.nparams, local.params,
-                         TAG_BOOKKEEPING, NULL, NULL, "the group of migrations"};
+                         TAG_BOOKKEEPING, NULL, NULL, group_what};
     }
     for (size_t k = 0; k < count; k++) {
         const migc_migration *m = &cat->migrations[which[k]];
         row_params *rp = &rows[k];
         fill_row(rp, m, true, "applied", m->up.statement_count,
                  ctx->applied_rows + 1 + (int64_t)k);
-        const query row = {insert, 11, rp->values, TAG_BOOKKEEPING, m, &m->up,
-                           rp->what};
+        if (row_first && k > 0) /* as the session's user, see RESET_ROLE */
+            q[n++] = (query){RESET_ROLE, 0, NULL, TAG_BOOKKEEPING, m, &m->up,
+                             rp->what};
         if (row_first)
-            q[n++] = row;
+            q[n++] = (query){insert, 11, rp->values, TAG_BOOKKEEPING, m,
+                             &m->up, rp->what};
         n = add_statements(q, n, m, &m->up, rp->what);
-        q[n++] = (query){RESET_ROLE, 0, NULL, TAG_BOOKKEEPING, m, &m->up,
-                         rp->what};
-        if (!row_first)
-            q[n++] = row;
+        /* id, version, name, up, chain, statements, applied_count */
+        static const int columns[GROUP_COLUMNS] = {0, 1, 2, 3, 4, 8, 9};
+        for (int c = 0; c < GROUP_COLUMNS; c++)
+            text_put_element(&arrays[c], rp->values[columns[c]], k == 0);
     }
-    const migc_migration *last = &cat->migrations[which[count - 1]];
-    /* At COMMIT, a deferred constraint cannot be traced to one migration. */
-    char group_what[160];
-    snprintf(group_what, sizeof group_what, "the group of migrations %s to %s",
-             first->id, last->id);
-    const query group = {NULL, 0, NULL, TAG_BOOKKEEPING, NULL, NULL,
-                         group_what};
-    rc = run_and_commit(ctx, q, n, count == 1 ? &q[n - 1] : &group);
+    const char *group_params[GROUP_COLUMNS + 1];
+    bool arrays_ok = true;
+    for (int c = 0; c < GROUP_COLUMNS; c++) {
+        text_put(&arrays[c], "}", 1);
+        arrays_ok = arrays_ok && !arrays[c].failed;
+        group_params[c] = arrays[c].data;
+    }
+    group_params[GROUP_COLUMNS] = MIGC_VERSION_STRING;
+    q[n++] = (query){RESET_ROLE, 0, NULL, TAG_BOOKKEEPING, NULL, NULL,
+                     group_what};
+    if (!row_first)
+        q[n++] = (query){group_insert, GROUP_COLUMNS + 1, group_params,
+                         TAG_BOOKKEEPING, NULL, NULL, group_what};
+    if (!arrays_ok) {
+        rc = migc__fail(ctx, MIGC_EINVAL, "out of memory");
+    } else {
+        /* At COMMIT, a deferred constraint cannot be traced to one
+         * migration. */
+        const query group =
+            count == 1 ? (query){NULL, 0, NULL, TAG_BOOKKEEPING, first,
+                                 &first->up, rows[0].what}
+                       : (query){NULL, 0, NULL, TAG_BOOKKEEPING, NULL, NULL,
+                                 group_what};
+        rc = run_and_commit(ctx, q, n, &group);
+    }
     if (rc == MIGC_OK) {
         ctx->applied_rows += (int64_t)count;
         migc__log(ctx, "migc: applied %zu migration%s (%s to %s) in one "
@@ -518,9 +605,12 @@ migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
                   count, count == 1 ? "" : "s", first->id, last->id,
                   migc__now_ms() - start);
     }
+    for (int c = 0; c < GROUP_COLUMNS; c++)
+        free(arrays[c].data);
     free(q);
     free(rows);
     free(insert);
+    free(group_insert);
     return rc;
 }
 
@@ -542,7 +632,8 @@ static void record_failure(migc__ctx *ctx, const migc_migration *m,
     *ctx->err = saved;
 }
 
-/* Refuses a statement-by-statement script without the session lock. */
+/* Refuses a statement-by-statement down script without the session lock
+ * (an up script claims its history row instead). */
 static migc_result needs_session_lock(migc__ctx *ctx, const migc_migration *m,
                                       const migc_script *s)
 {
@@ -580,9 +671,8 @@ static migc_result apply_statementwise(migc__ctx *ctx,
 {
     const migc_script *s = &m->up;
     bool as_written = s->transaction == MIGC_TRANSACTION_AS_WRITTEN;
-    migc_result rc = needs_session_lock(ctx, m, s);
-    if (rc == MIGC_OK)
-        rc = prepare_session(ctx);
+    bool pooled = ctx->opt.flags & MIGC_NO_SESSION_LOCK;
+    migc_result rc = prepare_session(ctx);
     if (rc != MIGC_OK)
         return rc;
     char sql[1024];
@@ -595,17 +685,32 @@ static migc_result apply_statementwise(migc__ctx *ctx,
         rc = exec_params(ctx, insert, 11, rp.values,
                          "cannot record the migration's start");
         free(insert);
+        /* Through a pooler the committed row is the claim: a process that
+         * finds it taken lets the engine read the history again. */
+        if (rc != MIGC_OK && pooled &&
+            strcmp(ctx->err->sqlstate, "23505") == 0) {
+            ctx->raced = true;
+            return MIGC_OK;
+        }
     } else {
+        /* Claimed only if no one else is running it (through a pooler,
+         * two retrying processes may meet here). */
         snprintf(sql, sizeof sql,
                  "UPDATE %s SET state = 'running', error = NULL, "
-                 "applied_at = now() WHERE id = $1",
-                 ctx->table);
+                 "applied_at = now() WHERE id = $1%s",
+                 ctx->table, pooled ? " AND state <> 'running'" : "");
         const char *params[1] = {m->id};
-        rc = exec_params(ctx, sql, 1, params,
-                         "cannot record the migration's restart");
+        PGresult *res = migc__exec(ctx, sql, 1, params,
+                                   "cannot record the migration's restart");
+        if (!res)
+            return ctx->err->code;
+        bool claimed = strcmp(PQcmdTuples(res), "1") == 0;
+        PQclear(res);
+        if (!claimed && pooled) {
+            ctx->raced = true;
+            return MIGC_OK;
+        }
     }
-    if (rc != MIGC_OK)
-        return rc;
     double start = migc__now_ms();
     /* As written: migc opens the transaction the script's own COMMIT ends;
      * a resumed script reopens it only where it was open. */
@@ -629,7 +734,7 @@ static migc_result apply_statementwise(migc__ctx *ctx,
             migc__locate(ctx, m, s, i, res);
             PQclear(res);
             rollback(ctx);
-            describe_lock_blocker(ctx);
+            describe_lock_blocker(ctx, false);
             record_failure(ctx, m, i);
             return ctx->err->code;
         }
@@ -670,7 +775,7 @@ migc_result migc__apply_up(migc__ctx *ctx, size_t i, bool resume,
     /* A failure of migc's own bookkeeping still names the migration. */
     if (rc != MIGC_OK && !ctx->err->file)
         migc__locate(ctx, m, &m->up, UINT32_MAX, NULL);
-    if (rc == MIGC_OK)
+    if (rc == MIGC_OK && !ctx->raced)
         migc__log(ctx, "migc: applied %s %s in %.1f ms (%s)", m->id, m->name,
                   migc__now_ms() - start, m->up.file);
     return rc;

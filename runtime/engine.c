@@ -188,6 +188,10 @@ typedef struct verdict {
     size_t newest_applied;   /* catalog index + 1 of the newest applied; 0 none */
     size_t ahead;            /* rows newer than the catalog's newest */
     const migc__row *first_ahead;
+    /* Through a pooler: a non-transactional migration another process may
+     * be applying right now (its row is running), and its catalog index. */
+    const migc__row *busy;
+    size_t busy_index;
 } verdict;
 
 
@@ -300,6 +304,16 @@ static migc_result verify(migc__ctx *ctx, migc__history *h, verdict *v,
             return MIGC_EEDITED;
         }
         if (strcmp(r->state, "applied") != 0) {
+            /* Without the session lock a running row may be another
+             * process's migration in progress: the caller waits for it. */
+            if (for_up && (ctx->opt.flags & MIGC_NO_SESSION_LOCK) &&
+                strcmp(r->state, "running") == 0) {
+                if (!v->busy) {
+                    v->busy = r;
+                    v->busy_index = i;
+                }
+                continue;
+            }
             bool resumable = for_up && strcmp(r->state, "reverting") != 0 &&
                              (ctx->opt.flags & MIGC_RETRY_INTERRUPTED);
             if (!resumable)
@@ -387,6 +401,12 @@ static migc_result apply_some(migc__ctx *ctx, const size_t *which,
         rc = grouped ? migc__apply_group(ctx, which, count)
                      : migc__apply_up(ctx, which[0], false, 0);
     }
+    if (ctx->raced) {
+        /* A non-transactional migration claimed by another process. */
+        ctx->raced = false;
+        *again = true;
+        return MIGC_OK;
+    }
     if (rc != MIGC_OK && !resume && transactional &&
         (ctx->opt.flags & MIGC_NO_SESSION_LOCK) &&
         strcmp(ctx->err->sqlstate, "23505") == 0 &&
@@ -396,6 +416,38 @@ static migc_result apply_some(migc__ctx *ctx, const size_t *which,
         rc = MIGC_OK;
     }
     return rc;
+}
+
+/* Through a pooler, another process is applying a non-transactional
+ * migration (v->busy): waits a moment and asks for another pass (*again),
+ * for at most lock_wait_ms; then reports the migration as interrupted --
+ * its process may have died. */
+static migc_result wait_for_busy(migc__ctx *ctx, const verdict *v, bool *again)
+{
+    const migc_migration *m = &ctx->cat->migrations[v->busy_index];
+    double now = migc__now_ms();
+    if (ctx->busy_since == 0) {
+        ctx->busy_since = now;
+        migc__log(ctx, "migc: waiting for another process applying migration "
+                       "%s (%s), at statement %u of %u",
+                  m->id, m->up.file, (unsigned)v->busy->done + 1,
+                  (unsigned)m->up.statement_count);
+    }
+    if (ctx->opt.lock_wait_ms >= 0 &&
+        now - ctx->busy_since >= ctx->opt.lock_wait_ms) {
+        migc_result rc = interrupted(ctx, v->busy, v->busy_index);
+        char detail[sizeof ctx->err->detail];
+        snprintf(detail, sizeof detail,
+                 "it is still running after %d ms: another process is "
+                 "applying it, or was when it died",
+                 ctx->opt.lock_wait_ms);
+        migc__copy(ctx->err->detail, sizeof ctx->err->detail, detail);
+        return rc;
+    }
+    migc__sleep_ms(100);
+    ctx->waiting = true;
+    *again = true;
+    return MIGC_OK;
 }
 
 /* One verification-and-apply pass.  *again is set when a concurrent
@@ -423,6 +475,11 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
                    cat->count ? cat->migrations[cat->count - 1].id : "none");
         migc__history_free(&h);
         return MIGC_EAHEAD;
+    }
+    if (v.busy) {
+        rc = wait_for_busy(ctx, &v, again);
+        migc__history_free(&h);
+        return rc;
     }
     ctx->applied_rows = 0;
     for (size_t k = 0; k < h.count; k++)
@@ -542,12 +599,16 @@ migc_result migc_up(PGconn *conn, const migc_catalog *catalog,
     if (rc == MIGC_OK)
         rc = migc__history_ensure(&ctx);
     /* Each repeated pass follows a migration another applier completed, so
-     * there are at most as many as migrations. */
-    for (size_t pass = 0; rc == MIGC_OK && pass <= catalog->count; pass++) {
+     * there are at most as many as migrations -- besides the passes that
+     * wait for another process (bounded by lock_wait_ms). */
+    for (size_t races = 0; rc == MIGC_OK && races <= catalog->count;) {
         bool again;
+        ctx.waiting = false;
         rc = up_pass(&ctx, &again);
         if (!again)
             break;
+        if (!ctx.waiting)
+            races++;
     }
     /* Before the lock goes and before success is reported -- and after a
      * failure too, for what did commit. */

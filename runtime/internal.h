@@ -31,6 +31,9 @@ typedef struct migc__ctx {
     bool locked;
     bool session_prepared; /* the session's timeouts are set (apply.c) */
     size_t async_commits;  /* commits not yet known durable (apply.c) */
+    bool raced;            /* another process claimed the migration first */
+    bool waiting;          /* the last pass waited for another process */
+    double busy_since;     /* when waiting for another process began */
     int64_t applied_rows;  /* history rows in state applied, as last read
                               and since counted: the next applied row's
                               applied_count is one more */

@@ -45,14 +45,21 @@
  *    release); asserted: nobody hangs (lock_wait_ms = 5 s here), every
  *    MIGC_EPROTOCOL says the session changed, nothing is applied twice.
  *
- * 3. A non-transactional migration under MIGC_NO_SESSION_LOCK
- *    (tests/topology/fixtures/notx: a table, a lone CREATE INDEX
- *    CONCURRENTLY, a column): 16 processes through the pooler all get
- *    MIGC_EINVAL naming migration 2 and its file and saying to use a
- *    direct connection; migration 1 is applied once, nothing of 2 and 3;
- *    the connection stays idle.  A direct connection (without the flag)
- *    then applies 2 and 3, after which the pooled, flagged start has
- *    nothing to do.
+ * 3. Non-transactional migrations under MIGC_NO_SESSION_LOCK
+ *    (tests/topology/fixtures/notx: a table with 1,000 rows, a lone CREATE
+ *    INDEX CONCURRENTLY, a column): 16 processes through the pooler all get
+ *    MIGC_OK, and each migration ran exactly once (1,000 rows, the index
+ *    valid, the column there; the processes' "applied" lines sum to 3):
+ *    the committed "running" history row is the claim, and the others wait
+ *    for it.  Then migration 2's row is set back to running, as a dead
+ *    claimer would leave it: a pooled start with lock_wait_ms = 1 s waits,
+ *    logs that it waits, and reports MIGC_EINTERRUPTED naming version 2, its
+ *    file and statement 1, with nothing changed.
+ *
+ * MIGC_TEST_QUICK=1 (tests/valgrind.sh, where every process runs under
+ * valgrind): the rounds of 1. have 8 and 12 processes, 2.(b) is one round
+ * of 8, 3. has 8 processes -- still more clients than the pool's 5 server
+ * connections; every round is checked as above.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -74,7 +81,8 @@ enum {
     POOL_SIZE = 5,
     ROUND_TIMEOUT_S = 60,
     LOCKED_WAIT_MS = 5000,
-    TEST_ALARM_S = 200 /* the whole test (ctest's TIMEOUT is 240) */
+    TEST_ALARM_S = 200, /* the whole test (ctest's TIMEOUT is 240) */
+    QUICK_PROCESSES = 8 /* 2.(b) and 3. under MIGC_TEST_QUICK=1 */
 };
 
 /* ---- the pooler --------------------------------------------------------- */
@@ -626,87 +634,101 @@ static void session_lock_round(int round, int processes)
     free(direct_info);
 }
 
-/* ---- 3. a non-transactional migration under MIGC_NO_SESSION_LOCK --------- */
+/* ---- 3. non-transactional migrations under MIGC_NO_SESSION_LOCK -------- */
 
-static void non_transactional(void)
+/* Collects log lines (for the waiting case). */
+static void keep_line(void *ctx, const char *line)
 {
-    th_case("non-transactional migration under MIGC_NO_SESSION_LOCK");
+    char *buf = ctx;
+    size_t len = strlen(buf);
+    snprintf(buf + len, 4096 - len, "%s\n", line);
+}
+
+static void non_transactional(int processes)
+{
+    th_case("non-transactional migrations through the pooler, exactly once");
     const char *name = "pgb_notx";
     char *direct_info = pgfix_create_database(name);
     char *pooled = pooled_conninfo(name);
     job j = {pooled, &notx_catalog, MIGC_NO_SESSION_LOCK, 0};
     topo_herd h;
-    topo_herd_run(&h, 16, member, &j, ROUND_TIMEOUT_S);
-    topo_herd_print(&h, "non-transactional, 16 processes");
-    print_outcomes(&h, "non-transactional, 16 processes");
+    topo_herd_run(&h, processes, member, &j, ROUND_TIMEOUT_S);
+    char label[64];
+    snprintf(label, sizeof label, "non-transactional, %d processes",
+             processes);
+    topo_herd_print(&h, label);
+    print_outcomes(&h, label);
     CHECK_INT(h.hung, 0);
     int applied = 0;
     for (int i = 0; i < h.n; i++) {
-        CHECK_INT(h.status[i], MIGC_EINVAL);
+        CHECK_INT(h.status[i], MIGC_OK);
         applied += h.report[i].applied;
     }
-    CHECK_INT(applied, 1); /* migration 1, by one of them */
-
-    /* One more, to look at the whole error and the connection after it. */
-    PGconn *conn = topo_connect(pooled);
-    CHECK(conn != NULL);
-    if (conn) {
-        migc_options opt;
-        memset(&opt, 0, sizeof opt);
-        opt.flags = MIGC_NO_SESSION_LOCK;
-        migc_error err;
-        memset(&err, 0, sizeof err);
-        migc_result rc = migc_up(conn, &notx_catalog, &opt, &err);
-        char text[4096];
-        migc_format_error(&err, text, sizeof text);
-        printf("non-transactional under MIGC_NO_SESSION_LOCK: migc_up "
-               "returned %d (%s)\n%s", (int)rc, migc_strerror(rc), text);
-        CHECK_INT(rc, MIGC_EINVAL);
-        CHECK_INT(err.code, MIGC_EINVAL);
-        CHECK_INT(err.version, 2);
-        CHECK(strstr(err.message, "migration 2") != NULL);
-        CHECK(strstr(err.message, "000002_accounts_email_idx.up.sql") != NULL);
-        CHECK(strstr(err.message, "runs without a transaction") != NULL);
-        CHECK(strstr(err.message, "MIGC_NO_SESSION_LOCK") != NULL);
-        CHECK(strstr(err.message, "direct connection") != NULL);
-        CHECK(PQstatus(conn) == CONNECTION_OK);
-        CHECK(PQtransactionStatus(conn) == PQTRANS_IDLE);
-        PQfinish(conn);
-    }
+    /* Each of the three by exactly one process: the table with its 1,000
+     * rows, the lone CREATE INDEX CONCURRENTLY (its claim, the committed
+     * history row, made the others wait for it), the column. */
+    CHECK_INT(applied, 3);
     PGconn *direct = topo_connect(direct_info);
     CHECK(direct != NULL);
     if (!direct)
         return;
-    CHECK_INT(topo_query_int(direct, "SELECT count(*) FROM migc_history"), 1);
-    CHECK_INT(topo_query_int(direct, "SELECT count(*) FROM migc_history "
-                                     "WHERE id = '1' AND state = 'applied'"),
-              1);
-    CHECK_INT(topo_query_int(direct, "SELECT count(*) FROM accounts"), 1000);
-    CHECK_INT(topo_query_int(direct, "SELECT count(*) FROM pg_catalog.pg_class"
-                                     " WHERE relname = 'accounts_email_idx'"),
-              0);
-    /* The way out the message names: a direct connection, session lock. */
-    migc_error err;
-    CHECK_INT(migc_up(direct, &notx_catalog, NULL, &err), MIGC_OK);
     CHECK_INT(topo_query_int(direct, "SELECT count(*) FROM migc_history "
                                      "WHERE state = 'applied'"),
               3);
+    CHECK_INT(topo_query_int(direct, "SELECT count(*) FROM migc_history"), 3);
+    CHECK_INT(topo_query_int(direct, "SELECT count(*) FROM accounts"), 1000);
     CHECK_INT(topo_query_int(direct, "SELECT count(*) FROM pg_catalog.pg_index"
                                      " WHERE indexrelid = to_regclass("
                                      "'public.accounts_email_idx') AND "
                                      "indisvalid"),
               1);
-    PQfinish(direct);
-    /* Then the pooled, flagged start has nothing to do. */
-    conn = topo_connect(pooled);
+    CHECK_INT(topo_query_int(direct, "SELECT count(*) FROM "
+                                     "information_schema.columns WHERE "
+                                     "table_name = 'accounts' AND "
+                                     "column_name = 'created_at'"),
+              1);
+
+    /* A claim whose process died: the history row of migration 2 says
+     * running, and no one runs it.  A pooled start waits lock_wait_ms for
+     * it, then reports it as interrupted, by version, file and statement. */
+    th_case("a non-transactional migration left running, through the pooler");
+    PGresult *r = PQexec(direct, "UPDATE migc_history SET state = 'running', "
+                                 "statements_done = 0 WHERE id = '2'");
+    CHECK_INT(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PGconn *conn = topo_connect(pooled);
     CHECK(conn != NULL);
     if (conn) {
+        char lines[4096] = "";
         migc_options opt;
         memset(&opt, 0, sizeof opt);
         opt.flags = MIGC_NO_SESSION_LOCK;
-        CHECK_INT(migc_up(conn, &notx_catalog, &opt, &err), MIGC_OK);
+        opt.lock_wait_ms = 1000;
+        opt.log = keep_line;
+        opt.log_ctx = lines;
+        migc_error err;
+        double t0 = topo_now_s();
+        CHECK_INT(migc_up(conn, &notx_catalog, &opt, &err), MIGC_EINTERRUPTED);
+        double waited = topo_now_s() - t0;
+        CHECK(waited >= 1.0 && waited < 10.0);
+        CHECK_INT(err.version, 2);
+        CHECK_STR(err.file, "notx/000002_accounts_email_idx.up.sql");
+        CHECK_STR(err.message,
+                  "migration 2 (notx/000002_accounts_email_idx.up.sql) did "
+                  "not finish applying: statement 1 of 1 was interrupted");
+        CHECK_STR(err.detail, "it is still running after 1000 ms: another "
+                              "process is applying it, or was when it died");
+        CHECK_STR(lines, "migc: waiting for another process applying "
+                         "migration 2 (notx/000002_accounts_email_idx.up.sql),"
+                         " at statement 1 of 1\n");
+        CHECK(PQtransactionStatus(conn) == PQTRANS_IDLE);
         PQfinish(conn);
     }
+    /* Nothing was run or changed: the row is as it was left. */
+    CHECK_INT(topo_query_int(direct, "SELECT count(*) FROM migc_history "
+                                     "WHERE id = '2' AND state = 'running'"),
+              1);
+    PQfinish(direct);
     free(pooled);
     free(direct_info);
 }
@@ -724,22 +746,33 @@ int main(void)
                   MIGC_TRANSACTION_SINGLE);
     start_pgbouncer();
 
+    static const int full_sizes[] = {16, 32, 64, 64, 48};
+    static const int quick_sizes[] = {8, 12};
+    bool quick = th_quick();
+    const int *sizes = quick ? quick_sizes : full_sizes;
+    int nsizes = quick ? 2 : 5, lock_rounds = quick ? 1 : 2;
+    int processes = quick ? QUICK_PROCESSES : 16;
+    if (quick)
+        printf("MIGC_TEST_QUICK=1: rounds of 8 and 12 processes, then of "
+               "%d\n", processes);
+
     double t0 = topo_now_s();
-    static const int sizes[] = {16, 32, 64, 64, 48};
-    for (int r = 0; r < (int)(sizeof sizes / sizeof sizes[0]); r++)
+    for (int r = 0; r < nsizes; r++)
         no_session_lock_round(r + 1, sizes[r]);
-    observe_leaked_settings("pgb_nolock_5");
+    char last[32];
+    snprintf(last, sizeof last, "pgb_nolock_%d", nsizes);
+    observe_leaked_settings(last);
     printf("MIGC_NO_SESSION_LOCK rounds: %.2f s\n", topo_now_s() - t0);
 
     t0 = topo_now_s();
     session_changed();
-    for (int r = 1; r <= 2; r++)
-        session_lock_round(r, 16);
+    for (int r = 1; r <= lock_rounds; r++)
+        session_lock_round(r, processes);
     printf("session lock through the pooler: %.2f s\n", topo_now_s() - t0);
 
     t0 = topo_now_s();
-    non_transactional();
-    printf("non-transactional refusal: %.2f s\n", topo_now_s() - t0);
+    non_transactional(processes);
+    printf("non-transactional migrations: %.2f s\n", topo_now_s() - t0);
 
     CHECK(kill(bouncer.pid, 0) == 0); /* pgbouncer survived it all */
     int status = topo_stop(bouncer.pid, 10);
