@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it:
 #   1. installs missing packages (tests/install-deps.sh);
 #   2. a plain build (gcc, warnings as errors) and every test;
-#   3. the unit, golden and runtime tests under valgrind's memcheck;
+#   3. every test again under valgrind's memcheck (tests/valgrind.sh);
 #   4. an AddressSanitizer + UndefinedBehaviorSanitizer build and every test;
 #   5. a clang build with libFuzzer, and each fuzz target for a bounded time
 #      (MIGC_FUZZ_SECONDS, default 60).
@@ -37,8 +37,10 @@ configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_ctest build
 
 echo "== valgrind (memcheck) =="
-tests/valgrind.sh "$root/build"
-total=$((total + 5))
+tests/valgrind.sh "$root/build" 2>&1 | tee "$root/build.valgrind.log"
+n=$(sed -n 's/^valgrind: \([0-9]*\) passed, 0 failed.*/\1/p' "$root/build.valgrind.log")
+[ -n "$n" ] || exit 1
+total=$((total + n))
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build =="
 configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug \

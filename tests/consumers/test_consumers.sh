@@ -21,6 +21,15 @@
 #   (pgfix_run exports DATABASE_URL, PGHOST, PGPORT, PGUSER, PG_BINDIR)
 # Everything is built under a temporary folder, removed at exit unless
 # MIGC_CONSUMERS_KEEP=1.  Prints "N passed, N failed" last.
+#
+# MIGC_TEST_WRAPPER (set by tests/valgrind.sh): a command prefix (split on
+# spaces) put before every program of migc's that the test runs -- each
+# consumer binary, and migc wherever a build runs it: the CMake builds get
+# a launcher for their custom commands (the global property
+# RULE_LAUNCH_CUSTOM, set from a CMAKE_PROJECT_INCLUDE file) that runs
+# migc under the prefix and any other command as it is, and the Makefile
+# build finds first on PATH a `migc` that runs the installed one under
+# the prefix.  The builds and the checks are otherwise the same.
 set -u
 
 if [ $# -lt 1 ] || [ ! -f "$1/cmake/migcAddMigrations.cmake" ]; then
@@ -44,6 +53,26 @@ else
     trap 'rm -rf "$work"' EXIT
 fi
 mkdir -p "$work/src" "$work/logs"
+
+# MIGC_TEST_WRAPPER: the prefix, and the CMake builds' launcher.
+wrap=()
+cmake_wrap=()
+if [ -n "${MIGC_TEST_WRAPPER:-}" ]; then
+    read -r -a wrap <<< "$MIGC_TEST_WRAPPER"
+    mkdir -p "$work/wrap/bin"
+    cat > "$work/wrap/launch" << 'LAUNCH'
+#!/bin/sh
+# RULE_LAUNCH_CUSTOM: migc under $MIGC_TEST_WRAPPER, anything else as is.
+case ${1##*/} in
+migc) exec $MIGC_TEST_WRAPPER "$@" ;;
+esac
+exec "$@"
+LAUNCH
+    chmod +x "$work/wrap/launch"
+    printf 'set_property(GLOBAL PROPERTY RULE_LAUNCH_CUSTOM "%s")\n' \
+        "$work/wrap/launch" > "$work/wrap/launch.cmake"
+    cmake_wrap=(-DCMAKE_PROJECT_INCLUDE="$work/wrap/launch.cmake")
+fi
 # The consumers share their program: ../common beside each copy.
 cp -R "$here/common" "$work/src/common"
 
@@ -121,7 +150,8 @@ newdb() {
 # The database stays in $db for further checks.
 run_consumer() { # description, binary, name
     if ! newdb; then fail "$1: cannot create a database"; return 1; fi
-    if run "run-$3" env DATABASE_URL="host=$PGHOST port=$PGPORT user=$PGUSER dbname=$db" "$2" &&
+    if run "run-$3" env DATABASE_URL="host=$PGHOST port=$PGPORT user=$PGUSER dbname=$db" \
+        ${wrap[@]+"${wrap[@]}"} "$2" &&
         grep -qx "ok $3" "$out"; then
         pass "$1"
         return 0
@@ -170,7 +200,8 @@ subdirectory() { # generator, tag
     cp -R "$here/subdirectory" "$src"
     section "subdirectory, $gen"
     step "subdirectory/$tag: configure (add_subdirectory)" configure \
-        cmake -S "$src" -B "$bld" -G "$gen" -DMIGC_SOURCE_DIR="$root" || return
+        cmake -S "$src" -B "$bld" -G "$gen" -DMIGC_SOURCE_DIR="$root" \
+        ${cmake_wrap[@]+"${cmake_wrap[@]}"} || return
     step "subdirectory/$tag: build" build cmake --build "$bld" -j $jobs || return
     run_consumer "subdirectory/$tag: consumer applies its migrations" \
         "$bld/consumer" subdirectory || return
@@ -310,7 +341,7 @@ fetchcontent() {
     sha=$(sha256sum "$tarball" | cut -d' ' -f1)
     step "fetchcontent: configure (FetchContent_Declare URL file://)" configure \
         cmake -S "$src" -B "$bld" -G Ninja -DMIGC_URL="file://$tarball" \
-        -DMIGC_URL_SHA256="$sha" || return
+        -DMIGC_URL_SHA256="$sha" ${cmake_wrap[@]+"${cmake_wrap[@]}"} || return
     step "fetchcontent: build" build cmake --build "$bld" -j $jobs || return
     run_consumer "fetchcontent: consumer applies its migrations" \
         "$bld/consumer" fetchcontent
@@ -340,7 +371,8 @@ find_package_consumer() {
     [ $installed = 1 ] || { fail "find_package: migc is not installed"; return; }
     cp -R "$here/find_package" "$src"
     step "find_package: configure (find_package(migc 0.1 CONFIG))" configure \
-        cmake -S "$src" -B "$bld" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" || return
+        cmake -S "$src" -B "$bld" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+        ${cmake_wrap[@]+"${cmake_wrap[@]}"} || return
     local dir
     dir=$(sed -n 's/^migc_DIR:PATH=//p' "$bld/CMakeCache.txt")
     case $dir in
@@ -379,7 +411,14 @@ makefile_consumer() {
     local pc
     pc=$(find "$prefix" -name migc.pc | head -n 1)
     if [ -z "$pc" ]; then fail "makefile: no migc.pc installed"; return; fi
-    local mk=(env "PATH=$prefix/bin:$PATH" "PKG_CONFIG_PATH=$(dirname "$pc")"
+    local path=$prefix/bin:$PATH
+    if [ ${#wrap[@]} -gt 0 ]; then   # the installed migc, wrapped
+        printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$MIGC_TEST_WRAPPER" \
+            "$prefix/bin/migc" > "$work/wrap/bin/migc"
+        chmod +x "$work/wrap/bin/migc"
+        path=$work/wrap/bin:$path
+    fi
+    local mk=(env "PATH=$path" "PKG_CONFIG_PATH=$(dirname "$pc")"
               make -C "$src")
     if run pkg-config env "PKG_CONFIG_PATH=$(dirname "$pc")" \
         pkg-config --cflags --libs migc; then

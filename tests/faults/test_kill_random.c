@@ -38,6 +38,11 @@
  *
  * A trial survives when all of this holds, and is lost otherwise (the
  * reason is printed).  The summary table counts trials, survived, lost.
+ *
+ * MIGC_TEST_QUICK=1 (tests/valgrind.sh, where the test and its migrators
+ * run under valgrind), without arguments: 6, 3 and 6 trials instead of 50,
+ * 30 and 50 (the .quick_trials below), each checked in full.  Arguments
+ * still pick categories and counts.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -70,6 +75,7 @@ typedef struct category {
     const char *fault;        /* in the summary table */
     const migc_catalog *cat;
     int trials;
+    int quick_trials;         /* under MIGC_TEST_QUICK=1 */
     double max_window_ms;     /* kill after [0, 1.1 x the uninterrupted
                                  run) ms, at most [0, this) when > 0 */
     /* references */
@@ -589,13 +595,19 @@ int main(int argc, char **argv)
 
     category cats[] = {
         {.name = "txn", .fault = "kill -9, transactional (a)",
-         .cat = &faults_txn_catalog, .trials = 50, .max_window_ms = 300},
+         .cat = &faults_txn_catalog, .trials = 50, .quick_trials = 6,
+         .max_window_ms = 300},
         {.name = "bulk", .fault = "kill -9, large transactional (b)",
-         .cat = &faults_bulk_catalog, .trials = 30},
+         .cat = &faults_bulk_catalog, .trials = 30, .quick_trials = 3},
         {.name = "notxn", .fault = "kill -9, non-transactional (c)",
-         .cat = &faults_notxn_catalog, .trials = 50},
+         .cat = &faults_notxn_catalog, .trials = 50, .quick_trials = 6},
     };
     size_t ncats = sizeof cats / sizeof cats[0];
+    if (th_quick()) {
+        printf("MIGC_TEST_QUICK=1: fewer trials\n");
+        for (size_t k = 0; k < ncats; k++)
+            cats[k].trials = cats[k].quick_trials;
+    }
     /* Arguments pick categories (and optionally a trial count: txn=5). */
     if (argc > 1) {
         for (size_t k = 0; k < ncats; k++) {

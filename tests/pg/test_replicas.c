@@ -17,6 +17,10 @@
  * ROUND_TIMEOUT_S, killing stragglers.  Then the history must hold 50
  * applied rows, `effects` 49 distinct rows in migration order, the index
  * must be valid, and no advisory lock may be left.
+ *
+ * MIGC_TEST_QUICK=1 (tests/valgrind.sh, where every replica runs under
+ * valgrind): QUICK_ROUNDS rounds of QUICK_REPLICAS replicas, each round
+ * checked in full as above.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -39,6 +43,8 @@ extern const migc_catalog replicas_catalog;
 enum {
     ROUNDS = 20,
     REPLICAS = 16,
+    QUICK_ROUNDS = 2,         /* MIGC_TEST_QUICK=1 */
+    QUICK_REPLICAS = 8,
     ROUND_TIMEOUT_S = 60,     /* the parent's limit for one round */
     CHILD_ALARM_S = 55,       /* a child's own watchdog */
     EXIT_NO_CONNECTION = 100, /* a child could not connect */
@@ -220,6 +226,8 @@ static void check_database(const char *conninfo)
     PQfinish(conn);
 }
 
+static int replicas = REPLICAS; /* QUICK_REPLICAS under MIGC_TEST_QUICK */
+
 /* One round: returns its duration in seconds. */
 static double round_trip(int round)
 {
@@ -239,7 +247,7 @@ static double round_trip(int round)
     bool done[REPLICAS];
     fflush(stdout);
     fflush(stderr);
-    for (int i = 0; i < REPLICAS; i++) {
+    for (int i = 0; i < replicas; i++) {
         done[i] = false;
         status[i] = -1;
         pids[i] = fork();
@@ -256,10 +264,10 @@ static double round_trip(int round)
     double start = now_s();
     close(go[1]); /* every replica reads EOF at once */
 
-    int remaining = REPLICAS;
+    int remaining = replicas;
     while (remaining > 0 && now_s() - start < ROUND_TIMEOUT_S) {
         bool reaped = false;
-        for (int i = 0; i < REPLICAS; i++) {
+        for (int i = 0; i < replicas; i++) {
             if (done[i])
                 continue;
             pid_t w = waitpid(pids[i], &status[i], WNOHANG);
@@ -274,7 +282,7 @@ static double round_trip(int round)
     }
     double elapsed = now_s() - start;
 
-    for (int i = 0; i < REPLICAS; i++) {
+    for (int i = 0; i < replicas; i++) {
         if (!done[i]) {
             fprintf(stderr, "round %d: replica %d (pid %ld) hung for more "
                             "than %d s: killing it\n",
@@ -305,12 +313,19 @@ static double round_trip(int round)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* in order with stderr */
+    int rounds = ROUNDS;
+    if (th_quick()) {
+        rounds = QUICK_ROUNDS;
+        replicas = QUICK_REPLICAS;
+        printf("MIGC_TEST_QUICK=1: %d rounds of %d replicas\n", rounds,
+               replicas);
+    }
     pgfix_start();
     CHECK_INT(replicas_catalog.count, 50);
     double total = 0, slowest = 0;
-    for (int round = 1; round <= ROUNDS; round++) {
+    for (int round = 1; round <= rounds; round++) {
         double t = round_trip(round);
-        printf("round %2d: %d replicas migrated in %.2f s\n", round, REPLICAS,
+        printf("round %2d: %d replicas migrated in %.2f s\n", round, replicas,
                t);
         fflush(stdout);
         total += t;
@@ -319,7 +334,7 @@ int main(void)
     }
     printf("%d rounds of %d replicas x %zu migrations: %.2f s in all "
            "(mean %.2f s, slowest %.2f s)\n",
-           ROUNDS, REPLICAS, replicas_catalog.count, total, total / ROUNDS,
+           rounds, replicas, replicas_catalog.count, total, total / rounds,
            slowest);
     return th_finish();
 }

@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static unsigned passed, failed;
@@ -71,4 +72,10 @@ int th_finish(void)
 {
     printf("%u passed, %u failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
+}
+
+bool th_quick(void)
+{
+    const char *quick = getenv("MIGC_TEST_QUICK");
+    return quick && strcmp(quick, "1") == 0;
 }

@@ -19,6 +19,10 @@
  * 49 distinct rows in migration order; the concurrent index is valid; no
  * advisory lock is left; the server log has no "deadlock detected"; one
  * more migc_up has nothing to do.  Timings are printed per round.
+ *
+ * MIGC_TEST_QUICK=1 (tests/valgrind.sh, where every process runs under
+ * valgrind): QUICK_ROUNDS rounds of QUICK_PROCESSES processes, each round
+ * checked in full as above.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -38,6 +42,8 @@ extern const migc_catalog replicas_catalog;
 enum {
     ROUNDS = 5,
     PROCESSES = 64,
+    QUICK_ROUNDS = 2,     /* MIGC_TEST_QUICK=1 */
+    QUICK_PROCESSES = 16,
     ROUND_TIMEOUT_S = 60,
     TEST_ALARM_S = 170 /* the whole test (ctest's TIMEOUT is 240) */
 };
@@ -160,6 +166,13 @@ static void check_database(const char *conninfo)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    int rounds = ROUNDS, processes = PROCESSES;
+    if (th_quick()) {
+        rounds = QUICK_ROUNDS;
+        processes = QUICK_PROCESSES;
+        printf("MIGC_TEST_QUICK=1: %d rounds of %d processes\n", rounds,
+               processes);
+    }
     topo_guard_start();
     alarm(TEST_ALARM_S);
     pgfix_start();
@@ -170,12 +183,12 @@ int main(void)
     if (admin) {
         long long max_conn = topo_query_int(admin, "SHOW max_connections");
         printf("server max_connections = %lld\n", max_conn);
-        CHECK(max_conn >= PROCESSES + 16);
+        CHECK(max_conn >= processes + 16);
         PQfinish(admin);
     }
     const char *log = pgfix_server_log();
     double total = 0, slowest = 0;
-    for (int round = 1; round <= ROUNDS; round++) {
+    for (int round = 1; round <= rounds; round++) {
         char name[32], label[64];
         snprintf(name, sizeof name, "herd64_%d", round);
         snprintf(label, sizeof label, "round %d", round);
@@ -183,7 +196,7 @@ int main(void)
         char *conninfo = pgfix_create_database(name);
         long deadlocks_before = count_in_file(log, "deadlock detected");
         topo_herd h;
-        topo_herd_run(&h, PROCESSES, member, conninfo, ROUND_TIMEOUT_S);
+        topo_herd_run(&h, processes, member, conninfo, ROUND_TIMEOUT_S);
         topo_herd_print(&h, label);
         CHECK_INT(h.hung, 0);
         CHECK_INT(h.watchdog, 0);
@@ -206,7 +219,7 @@ int main(void)
     }
     printf("%d rounds of %d processes x %zu migrations (session lock): "
            "%.2f s in all, mean %.2f s, slowest %.2f s\n",
-           ROUNDS, PROCESSES, replicas_catalog.count, total, total / ROUNDS,
+           rounds, processes, replicas_catalog.count, total, total / rounds,
            slowest);
     return th_finish();
 }
