@@ -412,7 +412,7 @@ class Bench:
     def run_all(self, ns):
         a = self.args
         self.facts["server"] = self.pg.version()
-        rounds = {10: 1, 100: 5, 1000: 3, 10000: 1}
+        rounds = {10: 1, 100: 5, 1000: 5, 10000: 1}
         if a.quick:
             rounds = {n: 1 for n in ns}
         dirs = {}

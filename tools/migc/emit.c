@@ -198,21 +198,21 @@ static void emit_script(mc_emitter *e, const mc_script *s, const char *half)
     snprintf(name, sizeof name, "migc__m%zu_%s", e->index, half);
     fprintf(e->out, "/* %s */\n", s->catalog_path);
     emit_string(e, name, image, e->image.len, expr, sizeof expr);
-    if (sec->count) {
-        fprintf(e->out, "static const migc_statement %s_statements[] = {\n",
-                name);
-        for (size_t i = 0; i < sec->count; i++)
-            fprintf(e->out, "    {%u, %u, %u, %u, 0x%x},\n",
-                    (unsigned)stmts[i].offset, (unsigned)stmts[i].length,
-                    (unsigned)stmts[i].line, (unsigned)stmts[i].column,
-                    (unsigned)stmts[i].flags);
-        fputs("};\n", e->out);
-    }
+    /* The statements of every script go into one array (spooled, written
+     * before the table): one declaration instead of one per script, which
+     * the C compiler pays for. */
+    size_t first = e->statement_count;
+    for (size_t i = 0; i < sec->count; i++)
+        fprintf(e->statements, "    {%u, %u, %u, %u, 0x%x},\n",
+                (unsigned)stmts[i].offset, (unsigned)stmts[i].length,
+                (unsigned)stmts[i].line, (unsigned)stmts[i].column,
+                (unsigned)stmts[i].flags);
+    e->statement_count += sec->count;
     fputc('\n', e->out);
 
     fprintf(rows, "     {%s, %zu, %zu, ", expr, e->image.len, sec->count);
     if (sec->count)
-        fprintf(rows, "%s_statements", name);
+        fprintf(rows, "migc__statements + %zu", first);
     else
         fputs("NULL", rows);
     fprintf(rows, ", %u, %d, 0x%x,\n      ", (unsigned)sec->first_line,
@@ -231,7 +231,8 @@ bool mc_emit_begin(mc_emitter *e, FILE *out, const char *symbol,
     e->out = out;
     e->symbol = symbol;
     e->rows = tmpfile();
-    if (!e->rows) {
+    e->statements = tmpfile();
+    if (!e->rows || !e->statements) {
         mc_diag_file(d, MC_ERROR, NULL, "cannot create a temporary file: %s",
                      strerror(errno));
         return false;
@@ -268,23 +269,36 @@ void mc_emit_migration(mc_emitter *e, const mc_migration *m)
     e->index++;
 }
 
+/* Appends a spool file's content to out. */
+static bool copy_spool(FILE *spool, FILE *out, mc_diag *d)
+{
+    rewind(spool);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, spool)) > 0)
+        fwrite(buf, 1, n, out);
+    if (ferror(spool)) {
+        mc_diag_file(d, MC_ERROR, NULL, "cannot read a temporary file");
+        return false;
+    }
+    return true;
+}
+
 bool mc_emit_end(mc_emitter *e, const mc_folder *f,
                  const unsigned char chain[MIGC_SHA256_SIZE], mc_diag *d)
 {
     FILE *out = e->out;
     bool ok = true;
+    if (e->statement_count) {
+        fprintf(out, "static const migc_statement migc__statements[%zu] = {\n",
+                e->statement_count);
+        ok = copy_spool(e->statements, out, d) && ok;
+        fputs("};\n\n", out);
+    }
     if (e->index) {
         fprintf(out, "static const migc_migration migc__migrations[%zu] = {\n",
                 e->index);
-        rewind(e->rows);
-        char buf[65536];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof buf, e->rows)) > 0)
-            fwrite(buf, 1, n, out);
-        if (ferror(e->rows)) {
-            mc_diag_file(d, MC_ERROR, NULL, "cannot read a temporary file");
-            ok = false;
-        }
+        ok = copy_spool(e->rows, out, d) && ok;
         fputs("};\n\n", out);
     }
     /* Declared first, so the definition has a prior declaration
@@ -309,7 +323,10 @@ void mc_emit_abort(mc_emitter *e)
 {
     if (e->rows)
         fclose(e->rows);
+    if (e->statements)
+        fclose(e->statements);
     e->rows = NULL;
+    e->statements = NULL;
     mc_buf_free(&e->image);
     mc_buf_free(&e->text);
 }

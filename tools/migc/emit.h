@@ -26,6 +26,8 @@
 typedef struct mc_emitter {
     FILE *out;          /* the generated .c */
     FILE *rows;         /* spooled migc_migration initializers */
+    FILE *statements;   /* spooled rows of the one migc_statement array */
+    size_t statement_count; /* rows spooled so far */
     const char *symbol; /* C name of the catalog */
     size_t index;       /* migrations emitted so far */
     mc_buf image;       /* scratch: one script's image */

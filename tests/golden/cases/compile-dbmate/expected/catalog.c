@@ -13,21 +13,12 @@ static const char migc__m0_up[] =
     "CREATE TABLE inventory.warehouses (\n    id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    code        text    NOT NULL UNIQUE,\n    name        text    NOT NULL,\n    \"bin;slot\"  text,\n    export_dir  text    NOT NULL DEFAULT 'C:\\exports\\',\n    flags       bit(4)  NOT NULL DEFAULT B'1010',\n    mask        bit(8)  NOT NULL DEFAULT X'1F'\n);\000"
     "INSERT INTO inventory.warehouses (code, name, \"bin;slot\") VALUES\n    ('AMS', 'it''s; ok', 'A-1;B-2'),\n    ('UNI', U&'d\\0061t\\+000061', NULL),\n    ('TYO', '\346\235\261\344\272\254\345\200\211\345\272\253 (Gr\303\274\303\237e)', E'row\\t3; it\\'s; here');"
 ;
-static const migc_statement migc__m0_up_statements[] = {
-    {0, 24, 2, 1, 0x0},
-    {25, 354, 5, 1, 0x0},
-    {380, 204, 16, 1, 0x0},
-};
 
 /* dbmate/20240301100000_create_warehouses.sql */
 static const char migc__m0_down[] =
     "DROP TABLE inventory.warehouses;\000"
     "DROP SCHEMA inventory;"
 ;
-static const migc_statement migc__m0_down_statements[] = {
-    {0, 32, 22, 1, 0x0},
-    {33, 22, 23, 1, 0x0},
-};
 
 /* dbmate/20240302110000_stock_levels.sql */
 static const char migc__m1_up[] =
@@ -35,11 +26,6 @@ static const char migc__m1_up[] =
     "CREATE FUNCTION inventory.stock_value(integer) RETURNS numeric\n    LANGUAGE sql STABLE\nAS $$\n    SELECT coalesce(sum(qty * unit_cost$eur), 0)\n    FROM inventory.stock\n    WHERE warehouse_id = $1;\n$$;\000"
     "CREATE FUNCTION inventory.adjust_stock(p_wh integer, p_sku text, p_delta integer)\n    RETURNS integer\n    LANGUAGE plpgsql\nAS $fn$\nDECLARE\n    new_qty integer;\nBEGIN\n    INSERT INTO inventory.stock AS s (warehouse_id, sku, qty)\n    VALUES (p_wh, p_sku, p_delta)\n    ON CONFLICT (warehouse_id, sku) DO UPDATE SET qty = s.qty + EXCLUDED.qty\n    RETURNING s.qty INTO new_qty;\n    IF new_qty < 0 THEN\n        RAISE EXCEPTION E'negative stock for %; it\\'s %', p_sku, new_qty;\n    END IF;\n    RETURN new_qty;\nEND;\n$fn$;"
 ;
-static const migc_statement migc__m1_up_statements[] = {
-    {0, 298, 2, 1, 0x0},
-    {299, 199, 11, 1, 0x0},
-    {499, 513, 19, 1, 0x0},
-};
 
 /* dbmate/20240302110000_stock_levels.sql */
 static const char migc__m1_down[] =
@@ -47,11 +33,6 @@ static const char migc__m1_down[] =
     "DROP FUNCTION inventory.stock_value(integer);\000"
     "DROP TABLE inventory.stock;"
 ;
-static const migc_statement migc__m1_down_statements[] = {
-    {0, 61, 38, 1, 0x0},
-    {62, 45, 39, 1, 0x0},
-    {108, 27, 40, 1, 0x0},
-};
 
 /* dbmate/20240303120000_reorder_rules.sql */
 static const char migc__m2_up[] =
@@ -59,11 +40,6 @@ static const char migc__m2_up[] =
     "CREATE FUNCTION inventory.reorder_status(integer, integer) RETURNS text\n    LANGUAGE sql IMMUTABLE\nBEGIN ATOMIC\n    SELECT CASE\n        WHEN $1 <= 0 THEN 'out of stock; reorder now'\n        WHEN $1 <= $2 THEN 'low'\n        ELSE 'ok'\n    END;\nEND;\000"
     "CREATE VIEW inventory.reorder_report AS\nSELECT w.code, s.sku, s.qty, inventory.reorder_status(s.qty, s.reorder_at) AS status\nFROM inventory.stock AS s\nJOIN inventory.warehouses AS w ON w.id = s.warehouse_id;"
 ;
-static const migc_statement migc__m2_up_statements[] = {
-    {0, 78, 2, 1, 0x0},
-    {79, 246, 5, 1, 0x0},
-    {326, 207, 15, 1, 0x0},
-};
 
 /* dbmate/20240303120000_reorder_rules.sql */
 static const char migc__m2_down[] =
@@ -71,27 +47,16 @@ static const char migc__m2_down[] =
     "DROP FUNCTION inventory.reorder_status(integer, integer);\000"
     "ALTER TABLE inventory.stock DROP COLUMN reorder_at;"
 ;
-static const migc_statement migc__m2_down_statements[] = {
-    {0, 35, 21, 1, 0x0},
-    {36, 57, 22, 1, 0x0},
-    {94, 51, 23, 1, 0x0},
-};
 
 /* dbmate/20240304130000_stock_sku_index.sql */
 static const char migc__m3_up[] =
     "CREATE INDEX CONCURRENTLY stock_sku_idx ON inventory.stock (sku);"
 ;
-static const migc_statement migc__m3_up_statements[] = {
-    {0, 65, 5, 1, 0x1},
-};
 
 /* dbmate/20240304130000_stock_sku_index.sql */
 static const char migc__m3_down[] =
     "DROP INDEX CONCURRENTLY IF EXISTS inventory.stock_sku_idx;"
 ;
-static const migc_statement migc__m3_down_statements[] = {
-    {0, 58, 8, 1, 0x1},
-};
 
 /* dbmate/20240305140000_stock_movements.sql */
 static const char migc__m4_up[] =
@@ -100,12 +65,6 @@ static const char migc__m4_up[] =
     "CREATE TRIGGER stock_movement\n    AFTER INSERT OR UPDATE ON inventory.stock\n    FOR EACH ROW EXECUTE FUNCTION inventory.log_movement();\000"
     "SELECT inventory.adjust_stock(w.id, 'SKU-1', 5) FROM inventory.warehouses AS w;"
 ;
-static const migc_statement migc__m4_up_statements[] = {
-    {0, 306, 4, 1, 0x0},
-    {307, 511, 13, 1, 0x0},
-    {819, 135, 29, 1, 0x0},
-    {955, 79, 34, 1, 0x0},
-};
 
 /* dbmate/20240305140000_stock_movements.sql */
 static const char migc__m4_down[] =
@@ -114,7 +73,31 @@ static const char migc__m4_down[] =
     "DROP FUNCTION inventory.log_movement();\000"
     "DROP TABLE inventory.movements;"
 ;
-static const migc_statement migc__m4_down_statements[] = {
+
+static const migc_statement migc__statements[27] = {
+    {0, 24, 2, 1, 0x0},
+    {25, 354, 5, 1, 0x0},
+    {380, 204, 16, 1, 0x0},
+    {0, 32, 22, 1, 0x0},
+    {33, 22, 23, 1, 0x0},
+    {0, 298, 2, 1, 0x0},
+    {299, 199, 11, 1, 0x0},
+    {499, 513, 19, 1, 0x0},
+    {0, 61, 38, 1, 0x0},
+    {62, 45, 39, 1, 0x0},
+    {108, 27, 40, 1, 0x0},
+    {0, 78, 2, 1, 0x0},
+    {79, 246, 5, 1, 0x0},
+    {326, 207, 15, 1, 0x0},
+    {0, 35, 21, 1, 0x0},
+    {36, 57, 22, 1, 0x0},
+    {94, 51, 23, 1, 0x0},
+    {0, 65, 5, 1, 0x1},
+    {0, 58, 8, 1, 0x1},
+    {0, 306, 4, 1, 0x0},
+    {307, 511, 13, 1, 0x0},
+    {819, 135, 29, 1, 0x0},
+    {955, 79, 34, 1, 0x0},
     {0, 48, 37, 1, 0x0},
     {49, 47, 38, 1, 0x0},
     {97, 39, 39, 1, 0x0},
@@ -123,42 +106,42 @@ static const migc_statement migc__m4_down_statements[] = {
 
 static const migc_migration migc__migrations[5] = {
     {20240301100000LL, "20240301100000", "create_warehouses",
-     {migc__m0_up, 584, 3, migc__m0_up_statements, 1, 0, 0x0,
+     {migc__m0_up, 584, 3, migc__statements + 0, 1, 0, 0x0,
       "dbmate/20240301100000_create_warehouses.sql",
       "\x6d\x24\x2e\x27\xa3\x2d\x8b\x2c\x34\x66\xbe\x30\xc8\xf7\x07\x97\x85\x84\x8a\x77\xfc\x98\x36\xd5\xf0\x7e\x33\x76\xf2\x4e\x7e\xa9"},
-     {migc__m0_down, 55, 2, migc__m0_down_statements, 21, 0, 0x0,
+     {migc__m0_down, 55, 2, migc__statements + 3, 21, 0, 0x0,
       "dbmate/20240301100000_create_warehouses.sql",
       "\x3c\x37\x7a\x05\x1b\x6f\x3c\xa9\xe5\x02\xc0\x72\x0d\x5b\x90\x57\xc6\xd2\xf2\xdc\xd1\xbe\xd2\x86\x17\x03\x56\x15\x75\x4a\x16\x43"},
      "\xc3\x2d\x6e\x5c\x5e\x08\xe7\x15\x1f\x1f\x89\x10\x48\x7e\xb2\xf1\x63\x45\xd1\x82\xd2\x0b\xa5\xf9\x81\xca\x24\x2c\x29\x42\x05\x9d"},
     {20240302110000LL, "20240302110000", "stock_levels",
-     {migc__m1_up, 1012, 3, migc__m1_up_statements, 1, 0, 0x0,
+     {migc__m1_up, 1012, 3, migc__statements + 5, 1, 0, 0x0,
       "dbmate/20240302110000_stock_levels.sql",
       "\xd6\x1c\x68\x3b\x0e\x89\x03\xb6\x2f\xe4\xef\x13\x31\x11\x26\x97\x2d\x90\x2e\xdf\x4a\xf2\x0f\x18\x1d\x84\x8d\xee\x26\x2e\x8b\xcb"},
-     {migc__m1_down, 135, 3, migc__m1_down_statements, 37, 0, 0x0,
+     {migc__m1_down, 135, 3, migc__statements + 8, 37, 0, 0x0,
       "dbmate/20240302110000_stock_levels.sql",
       "\xa6\xfb\xc7\xf4\x06\x6b\xe8\x73\x52\xda\xa3\x7b\x91\x19\x04\x6c\x44\xac\xc1\x92\x14\xa1\x77\x51\x62\x24\x1a\xf4\x7d\xc7\x70\x48"},
      "\xbb\x8b\xd1\x61\xb8\xb7\xc6\x95\xa3\xac\x1b\x42\x6e\xe3\x27\x08\xfb\xc2\x62\xb1\xbc\x3e\x68\xa5\x3a\x3c\x0f\x06\xd8\xe6\xb3\xd7"},
     {20240303120000LL, "20240303120000", "reorder_rules",
-     {migc__m2_up, 533, 3, migc__m2_up_statements, 1, 0, 0x0,
+     {migc__m2_up, 533, 3, migc__statements + 11, 1, 0, 0x0,
       "dbmate/20240303120000_reorder_rules.sql",
       "\x42\xa4\x9e\x2d\xec\x21\x5a\x77\x2b\x24\x25\xef\x13\xd0\x5a\x1b\x88\x3c\xbe\xa0\x7c\x41\xdf\x56\x26\xae\x23\xec\xde\x96\xe0\xdc"},
-     {migc__m2_down, 145, 3, migc__m2_down_statements, 20, 0, 0x0,
+     {migc__m2_down, 145, 3, migc__statements + 14, 20, 0, 0x0,
       "dbmate/20240303120000_reorder_rules.sql",
       "\x43\xc7\x88\x67\x1b\xe3\xe5\x4a\x7d\xc3\x78\xb9\x64\xaf\x4a\x55\xba\x34\x46\xca\x11\x14\x1b\xe9\x09\xad\xdf\xc8\xce\x19\x5d\xe1"},
      "\xb3\x12\xf5\x6f\x31\x0c\x88\x02\x52\xbe\x43\x5a\xc6\x3a\x04\x31\xe8\xb2\xd4\xeb\xf8\xe3\x72\x6b\x67\xa6\x2a\x6e\xb1\xf8\x0c\x45"},
     {20240304130000LL, "20240304130000", "stock_sku_index",
-     {migc__m3_up, 65, 1, migc__m3_up_statements, 1, 1, 0x0,
+     {migc__m3_up, 65, 1, migc__statements + 17, 1, 1, 0x0,
       "dbmate/20240304130000_stock_sku_index.sql",
       "\x52\xbc\x6f\xba\xad\xf6\xde\x84\x08\x5d\x7b\x01\x48\x20\x94\x2a\x1f\x89\xca\xaa\x87\xe8\xf0\x83\xf6\x16\xdb\x2f\x3c\xca\x13\x17"},
-     {migc__m3_down, 58, 1, migc__m3_down_statements, 7, 1, 0x0,
+     {migc__m3_down, 58, 1, migc__statements + 18, 7, 1, 0x0,
       "dbmate/20240304130000_stock_sku_index.sql",
       "\xb1\x90\xf5\xed\xd1\xb6\x51\xa5\x8b\x34\x76\x61\x5e\xf5\x35\xa1\x54\x0a\xd9\x5d\x3a\x41\xf3\x82\x8b\x70\xfe\xfd\x31\x0d\xaf\x76"},
      "\x20\x71\xc0\x5b\x19\x72\x36\x91\x3e\x83\xf2\xc4\x4b\xfb\x1f\x7f\x31\xfb\x6a\xf9\x89\xf6\xd8\x6a\x1f\x11\x15\xb2\x99\xa1\xbc\x60"},
     {20240305140000LL, "20240305140000", "stock_movements",
-     {migc__m4_up, 1034, 4, migc__m4_up_statements, 1, 0, 0x0,
+     {migc__m4_up, 1034, 4, migc__statements + 19, 1, 0, 0x0,
       "dbmate/20240305140000_stock_movements.sql",
       "\xc3\x70\xbb\xd4\xc6\x39\xc9\xf7\x4b\xee\x31\x26\x99\xcc\x52\xca\x26\x9b\x85\xbd\x4a\x18\x9c\x40\x3a\x03\xd3\xdf\x4d\x70\x22\x28"},
-     {migc__m4_down, 168, 4, migc__m4_down_statements, 36, 0, 0x0,
+     {migc__m4_down, 168, 4, migc__statements + 23, 36, 0, 0x0,
       "dbmate/20240305140000_stock_movements.sql",
       "\x21\x3b\xa5\x31\x5e\x79\x91\x4b\x4e\x89\x64\xa4\x7d\x85\x17\x4a\x1e\xff\x14\xd3\x89\x35\x3d\x8c\xfd\x3e\xf6\xe1\x0e\x02\xe8\x76"},
      "\x4c\x13\x58\x43\x3a\x21\x9d\xe2\xec\xce\x61\xe1\x80\x1e\x96\xff\x5d\x91\x53\x0b\xb5\x1e\x94\xb8\x8d\xa7\x90\x03\x62\xf1\xe0\x28"},

@@ -13,19 +13,11 @@ static const char migc__m0_up[] =
     "COMMENT ON TABLE users IS E'Registered users.\\nOne row per account; it\\'s keyed by id.';\000"
     "INSERT INTO users (email, display_name, \"weird;name\") VALUES\n    ('ada@example.com',    'Ada',          E'it\\'s; here'),\n    ('kenji@example.jp',   'Gr\303\274\303\237e, \346\235\261\344\272\254',  'it''s; ok'),\n    ('nobody@example.org', NULL,           DEFAULT);"
 ;
-static const migc_statement migc__m0_up_statements[] = {
-    {0, 288, 4, 1, 0x0},
-    {289, 88, 12, 1, 0x0},
-    {378, 234, 15, 1, 0x0},
-};
 
 /* golang-migrate/000001_create_users.down.sql */
 static const char migc__m0_down[] =
     "DROP TABLE users;"
 ;
-static const migc_statement migc__m0_down_statements[] = {
-    {0, 17, 2, 1, 0x0},
-};
 
 /* golang-migrate/000002_create_products.up.sql */
 static const char migc__m1_up[] =
@@ -34,12 +26,6 @@ static const char migc__m1_up[] =
     "CREATE FUNCTION product_label(p products) RETURNS text\n    LANGUAGE plpgsql STABLE\nAS $fn$\nDECLARE\n    label text;\nBEGIN\n    label := p.name || ' (' || p.sku || ')';\n    IF p.price$usd = 0 THEN\n        label := label || E' - free;\\tit\\'s a gift';\n    END IF;\n    RETURN label;\nEND;\n$fn$;\000"
     "INSERT INTO products (sku, name, price$usd, \"a\"\"b\") VALUES\n    ('SKU-1', 'Tea; green',  4.50, 'x\"y'),\n    ('SKU-2', 'Sample pack', 0,    NULL);"
 ;
-static const migc_statement migc__m1_up_statements[] = {
-    {0, 328, 1, 1, 0x0},
-    {329, 164, 10, 1, 0x0},
-    {494, 287, 17, 1, 0x0},
-    {782, 143, 31, 1, 0x0},
-};
 
 /* golang-migrate/000002_create_products.down.sql */
 static const char migc__m1_down[] =
@@ -47,11 +33,6 @@ static const char migc__m1_down[] =
     "DROP FUNCTION price_with_vat(numeric);\000"
     "DROP TABLE products;"
 ;
-static const migc_statement migc__m1_down_statements[] = {
-    {0, 38, 1, 1, 0x0},
-    {39, 38, 2, 1, 0x0},
-    {78, 20, 3, 1, 0x0},
-};
 
 /* golang-migrate/000003_create_orders.up.sql */
 static const char migc__m2_up[] =
@@ -60,12 +41,6 @@ static const char migc__m2_up[] =
     "CREATE FUNCTION order_total_usd(bigint) RETURNS numeric\n    LANGUAGE sql STABLE\nAS $$\n    SELECT price_with_vat(p.price$usd)\n    FROM orders AS o\n    JOIN products AS p ON p.id = o.product_id\n    WHERE o.id = $1;\n$$;\000"
     "INSERT INTO orders (user_id, product_id, status, note)\nSELECT u.id, p.id, 'paid', E'first order;\\r\\nwelcome'\nFROM users AS u CROSS JOIN products AS p\nWHERE u.email = 'ada@example.com';"
 ;
-static const migc_statement migc__m2_up_statements[] = {
-    {0, 64, 3, 1, 0x0},
-    {65, 280, 5, 1, 0x0},
-    {346, 216, 14, 1, 0x0},
-    {563, 184, 23, 1, 0x0},
-};
 
 /* golang-migrate/000003_create_orders.down.sql */
 static const char migc__m2_down[] =
@@ -73,19 +48,11 @@ static const char migc__m2_down[] =
     "DROP TABLE orders;\000"
     "DROP TYPE order_status;"
 ;
-static const migc_statement migc__m2_down_statements[] = {
-    {0, 38, 2, 1, 0x0},
-    {39, 18, 3, 1, 0x0},
-    {58, 23, 4, 1, 0x0},
-};
 
 /* golang-migrate/000004_add_refunded_status.up.sql */
 static const char migc__m3_up[] =
     "ALTER TYPE order_status ADD VALUE 'refunded' AFTER 'paid';"
 ;
-static const migc_statement migc__m3_up_statements[] = {
-    {0, 58, 4, 1, 0x0},
-};
 
 /* golang-migrate/000004_add_refunded_status.down.sql */
 static const char migc__m3_down[] =
@@ -95,49 +62,28 @@ static const char migc__m3_down[] =
     "ALTER TABLE orders ALTER COLUMN status TYPE order_status USING status::text::order_status;\000"
     "DROP TYPE order_status_old;"
 ;
-static const migc_statement migc__m3_down_statements[] = {
-    {0, 60, 2, 1, 0x0},
-    {61, 51, 3, 1, 0x0},
-    {113, 64, 4, 1, 0x0},
-    {178, 90, 5, 1, 0x0},
-    {269, 27, 6, 1, 0x0},
-};
 
 /* golang-migrate/000005_users_email_lower_idx.up.sql */
 static const char migc__m4_up[] =
     "CREATE INDEX CONCURRENTLY users_email_lower_idx ON users (lower(email));"
 ;
-static const migc_statement migc__m4_up_statements[] = {
-    {0, 72, 4, 1, 0x1},
-};
 
 /* golang-migrate/000005_users_email_lower_idx.down.sql */
 static const char migc__m4_down[] =
     "DROP INDEX CONCURRENTLY IF EXISTS users_email_lower_idx;"
 ;
-static const migc_statement migc__m4_down_statements[] = {
-    {0, 56, 3, 1, 0x1},
-};
 
 /* golang-migrate/000006_order_lookup_indexes.up.sql */
 static const char migc__m5_up[] =
     "CREATE INDEX CONCURRENTLY orders_user_id_idx ON orders (user_id);\000"
     "CREATE INDEX CONCURRENTLY products_paid_price_idx ON products (price$usd) WHERE price$usd > 0;"
 ;
-static const migc_statement migc__m5_up_statements[] = {
-    {0, 65, 3, 1, 0x1},
-    {66, 94, 4, 1, 0x1},
-};
 
 /* golang-migrate/000006_order_lookup_indexes.down.sql */
 static const char migc__m5_down[] =
     "DROP INDEX CONCURRENTLY IF EXISTS products_paid_price_idx;\000"
     "DROP INDEX CONCURRENTLY IF EXISTS orders_user_id_idx;"
 ;
-static const migc_statement migc__m5_down_statements[] = {
-    {0, 58, 2, 1, 0x1},
-    {59, 53, 3, 1, 0x1},
-};
 
 /* golang-migrate/000007_audit_log.up.sql */
 static const char migc__m6_up[] =
@@ -147,13 +93,6 @@ static const char migc__m6_up[] =
     "CREATE TRIGGER orders_audit\n    AFTER INSERT OR UPDATE OR DELETE ON orders\n    FOR EACH ROW EXECUTE FUNCTION audit_trigger();\000"
     "COMMIT;"
 ;
-static const migc_statement migc__m6_up_statements[] = {
-    {0, 6, 2, 1, 0xa},
-    {7, 247, 4, 1, 0x0},
-    {255, 400, 12, 1, 0x0},
-    {656, 125, 26, 1, 0x0},
-    {782, 7, 30, 1, 0xc},
-};
 
 /* golang-migrate/000007_audit_log.down.sql */
 static const char migc__m6_down[] =
@@ -161,79 +100,113 @@ static const char migc__m6_down[] =
     "DROP FUNCTION audit_trigger();\000"
     "DROP TABLE audit_log;"
 ;
-static const migc_statement migc__m6_down_statements[] = {
-    {0, 36, 1, 1, 0x0},
-    {37, 30, 2, 1, 0x0},
-    {68, 21, 3, 1, 0x0},
-};
 
 /* golang-migrate/000008_backfill_display_names.up.sql */
 static const char migc__m7_up[] =
     "UPDATE users\nSET display_name = split_part(email, '@', 1)\nWHERE display_name IS NULL;"
 ;
-static const migc_statement migc__m7_up_statements[] = {
+
+static const migc_statement migc__statements[39] = {
+    {0, 288, 4, 1, 0x0},
+    {289, 88, 12, 1, 0x0},
+    {378, 234, 15, 1, 0x0},
+    {0, 17, 2, 1, 0x0},
+    {0, 328, 1, 1, 0x0},
+    {329, 164, 10, 1, 0x0},
+    {494, 287, 17, 1, 0x0},
+    {782, 143, 31, 1, 0x0},
+    {0, 38, 1, 1, 0x0},
+    {39, 38, 2, 1, 0x0},
+    {78, 20, 3, 1, 0x0},
+    {0, 64, 3, 1, 0x0},
+    {65, 280, 5, 1, 0x0},
+    {346, 216, 14, 1, 0x0},
+    {563, 184, 23, 1, 0x0},
+    {0, 38, 2, 1, 0x0},
+    {39, 18, 3, 1, 0x0},
+    {58, 23, 4, 1, 0x0},
+    {0, 58, 4, 1, 0x0},
+    {0, 60, 2, 1, 0x0},
+    {61, 51, 3, 1, 0x0},
+    {113, 64, 4, 1, 0x0},
+    {178, 90, 5, 1, 0x0},
+    {269, 27, 6, 1, 0x0},
+    {0, 72, 4, 1, 0x1},
+    {0, 56, 3, 1, 0x1},
+    {0, 65, 3, 1, 0x1},
+    {66, 94, 4, 1, 0x1},
+    {0, 58, 2, 1, 0x1},
+    {59, 53, 3, 1, 0x1},
+    {0, 6, 2, 1, 0xa},
+    {7, 247, 4, 1, 0x0},
+    {255, 400, 12, 1, 0x0},
+    {656, 125, 26, 1, 0x0},
+    {782, 7, 30, 1, 0xc},
+    {0, 36, 1, 1, 0x0},
+    {37, 30, 2, 1, 0x0},
+    {68, 21, 3, 1, 0x0},
     {0, 85, 3, 1, 0x0},
 };
 
 static const migc_migration migc__migrations[8] = {
     {1LL, "1", "create_users",
-     {migc__m0_up, 612, 3, migc__m0_up_statements, 1, 0, 0x0,
+     {migc__m0_up, 612, 3, migc__statements + 0, 1, 0, 0x0,
       "golang-migrate/000001_create_users.up.sql",
       "\xe4\x7d\x07\xca\x3e\x75\x9e\x6b\x1b\xc0\x86\xa2\x95\xae\x9e\x43\x88\xaf\x17\x37\x8b\x2f\x42\xfa\xbf\xc6\xfc\x86\xa0\x09\x5d\xd2"},
-     {migc__m0_down, 17, 1, migc__m0_down_statements, 1, 0, 0x0,
+     {migc__m0_down, 17, 1, migc__statements + 3, 1, 0, 0x0,
       "golang-migrate/000001_create_users.down.sql",
       "\x11\x47\xc8\x3a\xb3\xea\xa3\xbe\x3b\xa5\x02\xeb\x51\x1f\xcb\x56\x3f\xdf\xa4\x71\x3b\x2e\xe7\x13\x75\x45\x29\x96\x15\x79\xb3\xf6"},
      "\xc1\xea\x2b\x05\x7b\x30\x9b\x3a\x64\x43\xb8\x5e\xab\xc5\xee\xd7\xe3\xe5\x1c\x42\x78\x8d\x14\x84\x03\x91\xfe\x33\xe6\xf4\xe1\x17"},
     {2LL, "2", "create_products",
-     {migc__m1_up, 925, 4, migc__m1_up_statements, 1, 0, 0x0,
+     {migc__m1_up, 925, 4, migc__statements + 4, 1, 0, 0x0,
       "golang-migrate/000002_create_products.up.sql",
       "\x79\xd7\xa3\xeb\xe7\xa2\x30\x0d\x3c\x50\x98\xbe\x56\xf6\x24\x4c\x60\xcc\xee\xb3\xea\xf3\x4d\x25\xef\x88\x72\xef\x9f\x16\xef\x9e"},
-     {migc__m1_down, 98, 3, migc__m1_down_statements, 1, 0, 0x0,
+     {migc__m1_down, 98, 3, migc__statements + 8, 1, 0, 0x0,
       "golang-migrate/000002_create_products.down.sql",
       "\x14\xcb\x3d\xe8\x0a\xbc\x4f\xb6\x7a\xe1\x6d\xdf\x40\x24\x94\xc5\x95\x4e\xec\x62\x71\xd4\x4a\x88\xf0\x46\x33\xc4\xf1\x11\x3e\x0c"},
      "\x7d\x81\xa7\xad\x56\xbc\x13\xa2\x45\x4c\x5d\xfa\x85\x45\x21\xf3\xda\xe7\x6b\xc8\x2e\x1c\x02\xac\x8a\x28\x4d\x81\x79\xb0\x04\xc9"},
     {3LL, "3", "create_orders",
-     {migc__m2_up, 747, 4, migc__m2_up_statements, 1, 0, 0x0,
+     {migc__m2_up, 747, 4, migc__statements + 11, 1, 0, 0x0,
       "golang-migrate/000003_create_orders.up.sql",
       "\xab\xbf\xc3\x21\x93\x5e\xdd\xe8\xd0\x6b\xac\xd6\xf1\x3d\xa7\xea\x00\x4e\xc9\xe2\x4e\x82\xf0\x07\x7e\x45\xa3\x41\xcc\x73\x84\x8d"},
-     {migc__m2_down, 81, 3, migc__m2_down_statements, 1, 0, 0x0,
+     {migc__m2_down, 81, 3, migc__statements + 15, 1, 0, 0x0,
       "golang-migrate/000003_create_orders.down.sql",
       "\xb7\x8c\x22\xab\x10\xe7\x1e\xdd\x39\x0d\xc2\xc4\x09\x9b\x9a\x3a\x40\x53\xd0\x5b\xdb\xd5\x34\xbd\xe7\x35\x5c\xb0\x79\xa3\x39\x54"},
      "\x82\xa6\x2a\x1b\xcf\x7d\x94\xa6\x9d\x0b\xe6\x08\x31\xb7\xe5\x9c\x95\x97\x81\xbb\x83\x4b\xf6\xd3\x1c\xa7\xad\x6a\xeb\x74\x3c\xbf"},
     {4LL, "4", "add_refunded_status",
-     {migc__m3_up, 58, 1, migc__m3_up_statements, 1, 0, 0x0,
+     {migc__m3_up, 58, 1, migc__statements + 18, 1, 0, 0x0,
       "golang-migrate/000004_add_refunded_status.up.sql",
       "\x38\x8f\xa6\x43\xdf\x52\x6e\x7d\x92\xd7\x97\x20\x7c\x70\xfb\x7f\xa2\x1b\xc6\xd8\x63\xf1\x95\xe1\xb5\x31\x67\x1f\x8a\x6a\x03\x38"},
-     {migc__m3_down, 296, 5, migc__m3_down_statements, 1, 0, 0x0,
+     {migc__m3_down, 296, 5, migc__statements + 19, 1, 0, 0x0,
       "golang-migrate/000004_add_refunded_status.down.sql",
       "\xc8\xa0\x7d\x80\x6d\x42\x30\xc4\xb4\xa4\xde\x65\xfc\xae\x4c\x04\x53\xbb\xd6\x2e\x7d\xd5\xf8\xdc\x53\x3b\x33\x85\x37\xc5\x66\x19"},
      "\x86\xa8\xf6\xd4\xe6\x01\x2e\x1f\xf0\xfb\xa2\x97\x19\x15\xcc\xe3\x6b\x09\x95\xd3\xf1\x3e\xc3\x34\xc9\x4a\xb1\x03\x4a\x29\x58\x35"},
     {5LL, "5", "users_email_lower_idx",
-     {migc__m4_up, 72, 1, migc__m4_up_statements, 1, 1, 0x1,
+     {migc__m4_up, 72, 1, migc__statements + 24, 1, 1, 0x1,
       "golang-migrate/000005_users_email_lower_idx.up.sql",
       "\xba\x70\x5e\x18\x1e\xd3\xa5\x7f\x45\x0c\x1b\x50\xf5\x77\x3d\xc2\x54\x48\x28\x92\x25\xc1\xbc\xc6\xef\x12\x3d\x3e\xbb\x0b\x1c\x97"},
-     {migc__m4_down, 56, 1, migc__m4_down_statements, 1, 1, 0x0,
+     {migc__m4_down, 56, 1, migc__statements + 25, 1, 1, 0x0,
       "golang-migrate/000005_users_email_lower_idx.down.sql",
       "\x1b\x0a\xc4\x07\xf5\x28\x88\x1d\xe6\x7e\xf3\x54\xc9\xa5\xb1\x6f\x84\x53\x11\x7b\x00\x9f\xc9\x2b\xf6\x14\xc6\x60\x2c\xb2\xba\xed"},
      "\x76\xd9\x9b\xfe\x76\x62\x56\xb9\x3c\x5a\xca\x71\x42\xfe\x8a\x9f\x22\x26\xdc\x93\xa4\xf2\xe4\x02\xd7\x49\x94\x02\x7a\x34\x3b\x8d"},
     {6LL, "6", "order_lookup_indexes",
-     {migc__m5_up, 160, 2, migc__m5_up_statements, 1, 1, 0x0,
+     {migc__m5_up, 160, 2, migc__statements + 26, 1, 1, 0x0,
       "golang-migrate/000006_order_lookup_indexes.up.sql",
       "\x55\xe3\x39\x76\x5d\x3b\x2a\xe4\xee\x82\xe4\x70\xed\x78\x04\xee\x5c\xb4\x1c\x66\x2e\xe3\x38\xa5\xe2\xb4\xb4\xfe\x3a\x00\xe5\x64"},
-     {migc__m5_down, 112, 2, migc__m5_down_statements, 1, 1, 0x0,
+     {migc__m5_down, 112, 2, migc__statements + 28, 1, 1, 0x0,
       "golang-migrate/000006_order_lookup_indexes.down.sql",
       "\x52\xed\xc3\x7d\xdc\x81\xe1\x31\x3f\xa4\x27\xcf\x74\x9c\xd5\xbc\x59\x07\x85\x12\x85\xe3\xef\x2c\xf8\xba\x74\x48\xe8\xa6\xf5\x74"},
      "\xad\xc5\xeb\x60\xa8\x7e\xde\xe3\x81\xf4\xd5\x4b\x11\xf3\xe3\xb1\x0a\xdb\x67\xd9\xe3\xb7\x7d\x6f\xea\xe5\xcb\xdb\xbd\x77\xf5\xdc"},
     {7LL, "7", "audit_log",
-     {migc__m6_up, 789, 5, migc__m6_up_statements, 1, 0, 0x0,
+     {migc__m6_up, 789, 5, migc__statements + 30, 1, 0, 0x0,
       "golang-migrate/000007_audit_log.up.sql",
       "\x41\x2d\xa3\x1a\xf4\xc3\x1b\xe2\x66\xc7\xd1\xbb\x3b\xc9\x5e\x22\x56\x7f\xc2\x00\xe5\xd1\x55\xe1\xf6\x53\x98\xe7\x8b\xea\xdb\xdc"},
-     {migc__m6_down, 89, 3, migc__m6_down_statements, 1, 0, 0x0,
+     {migc__m6_down, 89, 3, migc__statements + 35, 1, 0, 0x0,
       "golang-migrate/000007_audit_log.down.sql",
       "\xf6\x01\xd6\xd4\xea\x7c\xa9\x7b\xea\xdc\x5e\x66\x0d\xa0\x80\xd8\x51\xf1\x65\x44\x08\x01\x55\x09\x1a\xd2\x46\xee\x00\x07\x68\xeb"},
      "\x98\xd6\x22\x5b\xd5\x50\xf9\x96\x0f\xe8\xb1\xa0\xeb\x67\x7d\xac\x20\xea\x16\xdb\x24\x7a\x59\xf8\xa6\xe1\xe3\xbf\x1e\x45\x35\xce"},
     {8LL, "8", "backfill_display_names",
-     {migc__m7_up, 85, 1, migc__m7_up_statements, 1, 0, 0x0,
+     {migc__m7_up, 85, 1, migc__statements + 38, 1, 0, 0x0,
       "golang-migrate/000008_backfill_display_names.up.sql",
       "\x2e\x89\xb1\x1b\xbe\x17\x37\x28\x6e\xc4\x3b\xe8\x90\x91\x54\x74\x0a\x4e\x4f\x16\x38\x1e\xb9\xe3\x61\x0d\x3f\xa1\x8d\x71\xe0\xd6"},
      {NULL, 0, 0, NULL, 0, 0, 0, NULL, {0}},

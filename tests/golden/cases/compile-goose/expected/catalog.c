@@ -12,38 +12,23 @@ static const char migc__m0_up[] =
     "CREATE TABLE authors (\n    id          bigserial PRIMARY KEY,\n    name        text NOT NULL,\n    \"pen;name\"  text,\n    -- a ';' at the end of a comment line, like this one, does not end the statement;\n    bio         text NOT NULL DEFAULT 'it''s; ok',\n    born_on     date\n);\000"
     "INSERT INTO authors (name, \"pen;name\", bio, born_on) VALUES\n    ('Mori Rintar\305\215', '\346\243\256\351\267\227\345\244\226', E'Novelist\\tand army surgeon; it\\'s; here', DATE '1862-02-17'),\n    ('Gr\303\274\303\237e GmbH', NULL, U&'d\\0061t\\+000061', NULL);"
 ;
-static const migc_statement migc__m0_up_statements[] = {
-    {0, 275, 3, 1, 0x0},
-    {276, 213, 13, 1, 0x0},
-};
 
 /* goose/20240101120000_create_authors.sql */
 static const char migc__m0_down[] =
     "DROP TABLE authors;"
 ;
-static const migc_statement migc__m0_down_statements[] = {
-    {0, 19, 18, 1, 0x0},
-};
 
 /* goose/20240102090000_author_functions.sql */
 static const char migc__m1_up[] =
     "CREATE FUNCTION author_slug(author_name text) RETURNS text\n    LANGUAGE plpgsql IMMUTABLE STRICT\nAS $body$\nDECLARE\n    s text;\nBEGIN\n    -- 'Gr\303\274\303\237e, \346\235\261\344\272\254!' -> 'gr\303\274\303\237e-\346\235\261\344\272\254'; keep letters and digits, collapse the rest;\n    s := lower(regexp_replace(author_name, '[^[:alnum:]]+', '-', 'g'));\n    RETURN trim(BOTH '-' FROM s);\nEND;\n$body$;\000"
     "CREATE FUNCTION rename_author_column(old_name text, new_name text) RETURNS void\n    LANGUAGE plpgsql\nAS $outer$\nBEGIN\n    EXECUTE format($inner$ALTER TABLE authors RENAME COLUMN %I TO %I;$inner$, old_name, new_name);\n    RAISE NOTICE 'renamed %; now %', old_name, new_name;\nEND;\n$outer$"
 ;
-static const migc_statement migc__m1_up_statements[] = {
-    {0, 342, 3, 1, 0x0},
-    {343, 286, 18, 1, 0x10},
-};
 
 /* goose/20240102090000_author_functions.sql */
 static const char migc__m1_down[] =
     "DROP FUNCTION rename_author_column(text, text);\000"
     "DROP FUNCTION author_slug(text);"
 ;
-static const migc_statement migc__m1_down_statements[] = {
-    {0, 47, 29, 1, 0x0},
-    {48, 32, 30, 1, 0x0},
-};
 
 /* goose/20240103150000_create_posts.sql */
 static const char migc__m2_up[] =
@@ -52,12 +37,6 @@ static const char migc__m2_up[] =
     "CREATE FUNCTION reading_time(words integer) RETURNS text\n    LANGUAGE sql IMMUTABLE\nBEGIN ATOMIC\n    SELECT CASE\n        WHEN words < 200 THEN 'quick read; under a minute'\n        WHEN words < 12000 THEN (words / 200)::text || ' min'\n        ELSE 'long read'\n    END;\nEND;\000"
     "INSERT INTO posts (author_id, title, state, word_count)\nSELECT id, 'Hello; world', 'draft', 0 FROM authors;"
 ;
-static const migc_statement migc__m2_up_statements[] = {
-    {0, 54, 2, 1, 0x0},
-    {55, 286, 4, 1, 0x0},
-    {342, 272, 15, 1, 0x0},
-    {615, 107, 26, 1, 0x0},
-};
 
 /* goose/20240103150000_create_posts.sql */
 static const char migc__m2_down[] =
@@ -65,11 +44,6 @@ static const char migc__m2_down[] =
     "DROP TABLE posts;\000"
     "DROP TYPE post_state;"
 ;
-static const migc_statement migc__m2_down_statements[] = {
-    {0, 36, 30, 1, 0x0},
-    {37, 17, 31, 1, 0x0},
-    {55, 21, 32, 1, 0x0},
-};
 
 /* goose/20240104110000_archive_empty_drafts.sql */
 static const char migc__m3_up[] =
@@ -77,11 +51,6 @@ static const char migc__m3_up[] =
     "UPDATE posts SET state = 'archived' WHERE state = 'draft' AND word_count = 0;\000"
     "CREATE INDEX CONCURRENTLY posts_live_title_idx ON posts (lower(title)) WHERE state <> 'archived';"
 ;
-static const migc_statement migc__m3_up_statements[] = {
-    {0, 43, 5, 1, 0x0},
-    {44, 77, 6, 1, 0x0},
-    {122, 97, 7, 1, 0x1},
-};
 
 /* goose/20240104110000_archive_empty_drafts.sql */
 static const char migc__m3_down[] =
@@ -92,14 +61,6 @@ static const char migc__m3_down[] =
     "ALTER TABLE posts ALTER COLUMN state TYPE post_state USING state::text::post_state;\000"
     "DROP TYPE post_state_old;"
 ;
-static const migc_statement migc__m3_down_statements[] = {
-    {0, 55, 10, 1, 0x1},
-    {56, 58, 11, 1, 0x0},
-    {115, 47, 13, 1, 0x0},
-    {163, 54, 14, 1, 0x0},
-    {218, 83, 15, 1, 0x0},
-    {302, 25, 16, 1, 0x0},
-};
 
 /* goose/20240105083000_post_tags.sql */
 static const char migc__m4_up[] =
@@ -108,12 +69,6 @@ static const char migc__m4_up[] =
     "CREATE FUNCTION tag_post(p_post bigint, p_label text) RETURNS void\n    LANGUAGE plpgsql\nAS $$\nDECLARE\n    v_tag integer;\nBEGIN\n    INSERT INTO tags (label) VALUES (p_label)\n    ON CONFLICT (label) DO UPDATE SET label = EXCLUDED.label\n    RETURNING id INTO v_tag;\n    INSERT INTO post_tags (post_id, tag_id) VALUES (p_post, v_tag)\n    ON CONFLICT DO NOTHING;\nEND;\n$$;\000"
     "SELECT tag_post(p.id, 'Gr\303\274\303\237e; \346\235\261\344\272\254') FROM posts AS p;"
 ;
-static const migc_statement migc__m4_up_statements[] = {
-    {0, 87, 2, 1, 0x0},
-    {88, 202, 7, 1, 0x0},
-    {291, 366, 14, 1, 0x0},
-    {658, 57, 29, 1, 0x0},
-};
 
 /* goose/20240105083000_post_tags.sql */
 static const char migc__m4_down[] =
@@ -121,7 +76,35 @@ static const char migc__m4_down[] =
     "DROP TABLE post_tags;\000"
     "DROP TABLE tags;"
 ;
-static const migc_statement migc__m4_down_statements[] = {
+
+static const migc_statement migc__statements[30] = {
+    {0, 275, 3, 1, 0x0},
+    {276, 213, 13, 1, 0x0},
+    {0, 19, 18, 1, 0x0},
+    {0, 342, 3, 1, 0x0},
+    {343, 286, 18, 1, 0x10},
+    {0, 47, 29, 1, 0x0},
+    {48, 32, 30, 1, 0x0},
+    {0, 54, 2, 1, 0x0},
+    {55, 286, 4, 1, 0x0},
+    {342, 272, 15, 1, 0x0},
+    {615, 107, 26, 1, 0x0},
+    {0, 36, 30, 1, 0x0},
+    {37, 17, 31, 1, 0x0},
+    {55, 21, 32, 1, 0x0},
+    {0, 43, 5, 1, 0x0},
+    {44, 77, 6, 1, 0x0},
+    {122, 97, 7, 1, 0x1},
+    {0, 55, 10, 1, 0x1},
+    {56, 58, 11, 1, 0x0},
+    {115, 47, 13, 1, 0x0},
+    {163, 54, 14, 1, 0x0},
+    {218, 83, 15, 1, 0x0},
+    {302, 25, 16, 1, 0x0},
+    {0, 87, 2, 1, 0x0},
+    {88, 202, 7, 1, 0x0},
+    {291, 366, 14, 1, 0x0},
+    {658, 57, 29, 1, 0x0},
     {0, 37, 32, 1, 0x0},
     {38, 21, 33, 1, 0x0},
     {60, 16, 34, 1, 0x0},
@@ -129,42 +112,42 @@ static const migc_statement migc__m4_down_statements[] = {
 
 static const migc_migration migc__migrations[5] = {
     {20240101120000LL, "20240101120000", "create_authors",
-     {migc__m0_up, 489, 2, migc__m0_up_statements, 1, 0, 0x0,
+     {migc__m0_up, 489, 2, migc__statements + 0, 1, 0, 0x0,
       "goose/20240101120000_create_authors.sql",
       "\x81\x95\x51\x11\xac\xc6\x11\x0e\x7f\xd4\xb2\x5a\xd9\x74\x92\x61\x55\x12\x05\xff\x16\x3f\x0d\x5d\xe9\x19\x89\x38\x4b\x28\x86\xce"},
-     {migc__m0_down, 19, 1, migc__m0_down_statements, 17, 0, 0x0,
+     {migc__m0_down, 19, 1, migc__statements + 2, 17, 0, 0x0,
       "goose/20240101120000_create_authors.sql",
       "\x98\x74\x50\xd4\x69\x54\x49\x66\xe5\x74\x6f\xcd\xf3\x4a\x84\xc4\x92\xf9\xe9\x2e\x61\x54\xef\x7d\x79\x07\x26\x3d\xb1\xc5\xea\x47"},
      "\x2c\x1e\x55\xac\x96\xec\x15\x82\x91\x6c\x9d\x56\x86\x23\x2e\x7f\x5e\x20\x58\xbb\x54\x74\x08\x03\x7e\x29\xba\x1a\x8e\x92\x90\xed"},
     {20240102090000LL, "20240102090000", "author_functions",
-     {migc__m1_up, 629, 2, migc__m1_up_statements, 1, 0, 0x0,
+     {migc__m1_up, 629, 2, migc__statements + 3, 1, 0, 0x0,
       "goose/20240102090000_author_functions.sql",
       "\xc2\xb9\xf3\x38\xea\x1f\xf8\xc3\xd8\x9d\x33\xa3\x48\x41\x05\x5e\xfd\xe4\xeb\x1b\x0c\x53\x7f\xbd\xef\x63\x62\x94\xf8\x12\x15\x4f"},
-     {migc__m1_down, 80, 2, migc__m1_down_statements, 28, 0, 0x0,
+     {migc__m1_down, 80, 2, migc__statements + 5, 28, 0, 0x0,
       "goose/20240102090000_author_functions.sql",
       "\xbc\xf4\x11\x5f\x6e\x68\x0a\x92\x8a\xf1\xdd\x69\x00\x51\xf2\xd0\x86\xb3\xf2\xe2\x01\xcf\xfe\x80\xdb\x7a\x73\x8a\xfa\x05\xa5\x51"},
      "\x67\xbb\x07\xf6\x0a\x17\x33\x89\x8d\xcf\x56\x1e\x9f\x99\x7d\xf1\x73\x2b\xde\xd7\x64\x52\xde\xc5\xfc\x9e\x89\x0a\x93\x54\xb2\xbc"},
     {20240103150000LL, "20240103150000", "create_posts",
-     {migc__m2_up, 722, 4, migc__m2_up_statements, 1, 0, 0x0,
+     {migc__m2_up, 722, 4, migc__statements + 7, 1, 0, 0x0,
       "goose/20240103150000_create_posts.sql",
       "\xd7\x6e\xcc\xca\x73\xbb\xa2\x44\xcd\x37\x4e\xb2\x7b\x33\x4d\x63\xbd\x2d\x0f\xde\x56\x41\x82\xb1\xc6\x3f\x60\x4f\x39\xd5\xbf\xae"},
-     {migc__m2_down, 76, 3, migc__m2_down_statements, 29, 0, 0x0,
+     {migc__m2_down, 76, 3, migc__statements + 11, 29, 0, 0x0,
       "goose/20240103150000_create_posts.sql",
       "\xef\x10\x43\x19\x4b\xfb\x0c\xe2\x25\xc6\xd8\x7d\x79\x4b\x2c\x72\xc7\x1f\x0b\xa6\xfe\xe3\x9e\x5c\xb1\x00\xbe\x8e\xa4\xb6\xa4\xc3"},
      "\x0d\xa2\x00\x11\x03\x4e\x38\x3c\x42\x2d\x87\x0c\x5e\x94\x00\x7f\xba\x28\x48\x6c\x60\xf4\x85\x4d\xd1\x2e\xdc\x8b\x38\xfd\x74\xff"},
     {20240104110000LL, "20240104110000", "archive_empty_drafts",
-     {migc__m3_up, 219, 3, migc__m3_up_statements, 1, 1, 0x0,
+     {migc__m3_up, 219, 3, migc__statements + 14, 1, 1, 0x0,
       "goose/20240104110000_archive_empty_drafts.sql",
       "\xb3\x30\xd9\x1a\xf2\xf4\x7c\x21\x4f\x4f\xf7\x70\xb7\xcd\x56\xc2\x84\x19\x13\x2c\x65\x69\x4a\x17\x19\x0d\x24\xaa\xff\x8d\xdc\xa2"},
-     {migc__m3_down, 327, 6, migc__m3_down_statements, 9, 1, 0x0,
+     {migc__m3_down, 327, 6, migc__statements + 17, 9, 1, 0x0,
       "goose/20240104110000_archive_empty_drafts.sql",
       "\x31\x8c\x6f\x1c\xde\xce\xf8\xd1\x3d\x0c\x52\x24\x7f\x30\x5d\x0a\x51\x13\x78\x24\xf8\xdf\x94\x61\x51\x2d\xe2\x6b\xb8\x52\xb2\x78"},
      "\x43\xc3\xcf\x23\xcd\x29\x7d\xe0\x5f\x02\x9e\xc0\x19\x88\x72\x9c\x95\xe4\x70\x2a\x5d\x61\xf6\xcb\x1d\x86\x0c\x08\xfd\x42\x10\xe7"},
     {20240105083000LL, "20240105083000", "post_tags",
-     {migc__m4_up, 715, 4, migc__m4_up_statements, 1, 0, 0x0,
+     {migc__m4_up, 715, 4, migc__statements + 23, 1, 0, 0x0,
       "goose/20240105083000_post_tags.sql",
       "\x87\xd1\x87\x33\x66\x30\x2c\x88\xd3\x28\x57\x11\x05\x39\x63\xde\x21\x31\x23\xc8\xf0\xcf\xe5\xe4\xa3\x11\x15\x68\x59\x34\x05\x41"},
-     {migc__m4_down, 76, 3, migc__m4_down_statements, 31, 0, 0x0,
+     {migc__m4_down, 76, 3, migc__statements + 27, 31, 0, 0x0,
       "goose/20240105083000_post_tags.sql",
       "\xa9\x40\x48\x52\x1c\x92\x4a\xc2\xe8\xf6\x77\xd2\x2e\xf3\xfc\x7f\x8b\x4a\xc2\xa7\xb9\x21\x81\xf2\xeb\xf2\x35\x29\x5b\x0d\xf6\xe7"},
      "\xb4\x1c\x5e\xa3\x81\x93\xcf\xb5\xdc\x12\xf2\xbd\x41\x94\x52\x05\xcf\x1e\xf6\xbb\xdf\x19\x08\x67\x96\x14\x7f\x2e\x2f\x67\xb6\x0f"},

@@ -12,50 +12,31 @@ static const char migc__m0_up[] =
     "CREATE TABLE customers (\n    id            serial      PRIMARY KEY,\n    name          text        NOT NULL,\n    \"a\"\"b\"        text,\n    \"weird;name\"  text,\n    flags         bit(4)      NOT NULL DEFAULT B'1010',\n    mask          bit(8)      NOT NULL DEFAULT X'1F',\n    created_at    timestamptz NOT NULL DEFAULT now()\n);\000"
     "INSERT INTO customers (name, \"a\"\"b\", \"weird;name\") VALUES\n    ('Ada; Lovelace', 'x\"y', E'it\\'s; here'),\n    ('\346\235\261\344\272\254\345\225\206\345\272\227', NULL, 'Gr\303\274\303\237e');"
 ;
-static const migc_statement migc__m0_up_statements[] = {
-    {0, 321, 5, 1, 0x0},
-    {322, 142, 16, 1, 0x0},
-};
 
 /* sql-migrate/20230222172540-create-customers.sql */
 static const char migc__m0_down[] =
     "DROP TABLE customers;"
 ;
-static const migc_statement migc__m0_down_statements[] = {
-    {0, 21, 21, 1, 0x0},
-};
 
 /* sql-migrate/20230222180000-customer-functions.sql */
 static const char migc__m1_up[] =
     "CREATE FUNCTION customer_greeting(c customers) RETURNS text\n    LANGUAGE plpgsql STABLE\nAS $$\nDECLARE\n    -- a tagged quote inside the untagged body; note the lone ' inside it\n    tmpl constant text := $q$Hello, %s; welcome back! (it's on us)$q$;\nBEGIN\n    IF c.name LIKE '%;%' THEN\n        RETURN format(tmpl, quote_ident(c.name));\n    END IF;\n    RETURN format(tmpl, c.name);\nEND;\n$$;"
 ;
-static const migc_statement migc__m1_up_statements[] = {
-    {0, 386, 3, 1, 0x0},
-};
 
 /* sql-migrate/20230222180000-customer-functions.sql */
 static const char migc__m1_down[] =
     "DROP FUNCTION customer_greeting(customers);"
 ;
-static const migc_statement migc__m1_down_statements[] = {
-    {0, 43, 19, 1, 0x0},
-};
 
 /* sql-migrate/20230301090000-tickets-1.sql */
 static const char migc__m2_up[] =
     "CREATE TABLE tickets (\n    id           serial  PRIMARY KEY,\n    customer_id  integer NOT NULL REFERENCES customers (id) ON DELETE CASCADE,\n    subject      text    NOT NULL,\n    body         text    NOT NULL DEFAULT ''\n);"
 ;
-static const migc_statement migc__m2_up_statements[] = {
-    {0, 222, 5, 1, 0x0},
-};
 
 /* sql-migrate/20230301090000-tickets-1.sql */
 static const char migc__m2_down[] =
     "DROP TABLE tickets;"
 ;
-static const migc_statement migc__m2_down_statements[] = {
-    {0, 19, 13, 1, 0x0},
-};
 
 /* sql-migrate/20230301090000-tickets-2.sql */
 static const char migc__m3_up[] =
@@ -63,11 +44,6 @@ static const char migc__m3_up[] =
     "CREATE FUNCTION close_ticket(ticket_id integer) RETURNS void\n    LANGUAGE plpgsql\nAS $fn$\nBEGIN\n    /* idempotent /* closing twice is fine; */ no error then; */\n    UPDATE tickets SET status = 'closed' WHERE id = ticket_id;\n    IF NOT FOUND THEN\n        RAISE EXCEPTION E'ticket % not found;\\tit\\'s gone', ticket_id;\n    END IF;\nEND;\n$fn$;\000"
     "INSERT INTO tickets (customer_id, subject)\nSELECT id, 'Welcome; urgent' FROM customers;"
 ;
-static const migc_statement migc__m3_up_statements[] = {
-    {0, 108, 3, 1, 0x0},
-    {109, 339, 7, 1, 0x0},
-    {449, 87, 20, 1, 0x0},
-};
 
 /* sql-migrate/20230301090000-tickets-2.sql */
 static const char migc__m3_down[] =
@@ -75,31 +51,18 @@ static const char migc__m3_down[] =
     "DROP FUNCTION close_ticket(integer);\000"
     "ALTER TABLE tickets DROP COLUMN status;"
 ;
-static const migc_statement migc__m3_down_statements[] = {
-    {0, 54, 24, 1, 0x0},
-    {55, 36, 25, 1, 0x0},
-    {92, 39, 26, 1, 0x0},
-};
 
 /* sql-migrate/20230310120000-ticket-indexes.sql */
 static const char migc__m4_up[] =
     "CREATE INDEX CONCURRENTLY tickets_customer_id_idx ON tickets (customer_id);\000"
     "CREATE INDEX CONCURRENTLY tickets_open_idx ON tickets (id) WHERE status = 'open';"
 ;
-static const migc_statement migc__m4_up_statements[] = {
-    {0, 75, 2, 1, 0x1},
-    {76, 81, 3, 1, 0x1},
-};
 
 /* sql-migrate/20230310120000-ticket-indexes.sql */
 static const char migc__m4_down[] =
     "DROP INDEX CONCURRENTLY IF EXISTS tickets_open_idx;\000"
     "DROP INDEX CONCURRENTLY IF EXISTS tickets_customer_id_idx;"
 ;
-static const migc_statement migc__m4_down_statements[] = {
-    {0, 51, 6, 1, 0x1},
-    {52, 58, 7, 1, 0x1},
-};
 
 /* sql-migrate/20230315101500-ticket-priority.sql */
 static const char migc__m5_up[] =
@@ -110,71 +73,87 @@ static const char migc__m5_up[] =
     "BEGIN;\000"
     "COMMENT ON COLUMN tickets.priority IS '1 = urgent; 3 = normal';"
 ;
-static const migc_statement migc__m5_up_statements[] = {
-    {0, 68, 2, 1, 0x0},
-    {69, 63, 3, 1, 0x0},
-    {133, 7, 6, 1, 0x4},
-    {141, 73, 7, 1, 0x1},
-    {215, 6, 8, 1, 0x2},
-    {222, 63, 9, 1, 0x0},
-};
 
 /* sql-migrate/20230315101500-ticket-priority.sql */
 static const char migc__m5_down[] =
     "DROP INDEX IF EXISTS tickets_priority_idx;\000"
     "ALTER TABLE tickets DROP COLUMN priority;"
 ;
-static const migc_statement migc__m5_down_statements[] = {
+
+static const migc_statement migc__statements[25] = {
+    {0, 321, 5, 1, 0x0},
+    {322, 142, 16, 1, 0x0},
+    {0, 21, 21, 1, 0x0},
+    {0, 386, 3, 1, 0x0},
+    {0, 43, 19, 1, 0x0},
+    {0, 222, 5, 1, 0x0},
+    {0, 19, 13, 1, 0x0},
+    {0, 108, 3, 1, 0x0},
+    {109, 339, 7, 1, 0x0},
+    {449, 87, 20, 1, 0x0},
+    {0, 54, 24, 1, 0x0},
+    {55, 36, 25, 1, 0x0},
+    {92, 39, 26, 1, 0x0},
+    {0, 75, 2, 1, 0x1},
+    {76, 81, 3, 1, 0x1},
+    {0, 51, 6, 1, 0x1},
+    {52, 58, 7, 1, 0x1},
+    {0, 68, 2, 1, 0x0},
+    {69, 63, 3, 1, 0x0},
+    {133, 7, 6, 1, 0x4},
+    {141, 73, 7, 1, 0x1},
+    {215, 6, 8, 1, 0x2},
+    {222, 63, 9, 1, 0x0},
     {0, 42, 12, 1, 0x0},
     {43, 41, 13, 1, 0x0},
 };
 
 static const migc_migration migc__migrations[6] = {
     {20230222172540LL, "20230222172540-create-customers.sql", "create-customers",
-     {migc__m0_up, 464, 2, migc__m0_up_statements, 1, 0, 0x0,
+     {migc__m0_up, 464, 2, migc__statements + 0, 1, 0, 0x0,
       "sql-migrate/20230222172540-create-customers.sql",
       "\x2b\xd0\xab\x20\x2b\x3a\xcd\xba\x68\x80\xe1\x1e\x71\x65\x7c\x44\xcb\x03\xe8\xc2\x6e\x22\x99\xe8\x97\x26\x5f\xcd\xf9\x22\x06\x5d"},
-     {migc__m0_down, 21, 1, migc__m0_down_statements, 20, 0, 0x0,
+     {migc__m0_down, 21, 1, migc__statements + 2, 20, 0, 0x0,
       "sql-migrate/20230222172540-create-customers.sql",
       "\x7c\x3b\xb6\xb9\xad\xef\xcb\xd2\x90\x87\x23\x5c\xbc\xca\xd5\x81\x98\x05\xf4\x1e\x6e\x30\x8c\x79\x08\x78\x5a\xbb\xdd\x2f\xda\x01"},
      "\x3f\x90\x73\x91\x29\x22\x70\x83\xc7\xab\x44\x97\x3c\x68\x19\xeb\x5c\x63\xd4\xfb\x91\x66\x69\x22\x07\xab\x44\x96\xa9\x59\x3d\xe4"},
     {20230222180000LL, "20230222180000-customer-functions.sql", "customer-functions",
-     {migc__m1_up, 386, 1, migc__m1_up_statements, 1, 0, 0x0,
+     {migc__m1_up, 386, 1, migc__statements + 3, 1, 0, 0x0,
       "sql-migrate/20230222180000-customer-functions.sql",
       "\x2e\x7e\x7b\x92\x84\x22\x4b\x52\x99\xf3\x0c\x1e\xb4\x7c\x1d\xdf\x4d\x69\x22\x02\x00\x16\xdf\x36\x1b\xe6\xab\xa1\x0f\x58\x78\xe4"},
-     {migc__m1_down, 43, 1, migc__m1_down_statements, 18, 0, 0x0,
+     {migc__m1_down, 43, 1, migc__statements + 4, 18, 0, 0x0,
       "sql-migrate/20230222180000-customer-functions.sql",
       "\xb5\x48\xab\xbd\x52\x06\xf3\x72\x6f\x58\x16\x6d\x55\x66\x11\x8f\xe8\xc3\x05\x1e\x5d\xf6\x4a\x59\x57\x05\xd4\x32\x32\xa2\xf8\x18"},
      "\xf0\x97\x44\x6b\x4c\x1b\x39\xdf\x46\x2e\xd1\x42\x8b\x2f\x68\x7e\xa1\xd8\x36\x9e\x5f\xde\xdd\xe9\xdd\xaa\x82\x33\x98\xa8\xb6\xe5"},
     {20230301090000LL, "20230301090000-tickets-1.sql", "tickets-1",
-     {migc__m2_up, 222, 1, migc__m2_up_statements, 1, 0, 0x0,
+     {migc__m2_up, 222, 1, migc__statements + 5, 1, 0, 0x0,
       "sql-migrate/20230301090000-tickets-1.sql",
       "\x76\x95\xd2\xb0\xbc\x5f\x0d\x6f\x01\xaf\x4c\x2c\x2c\x37\x6b\xa1\xb5\x53\xed\xf9\x9a\xe3\x60\xae\x03\xe3\xc1\x27\xe0\x99\x12\x13"},
-     {migc__m2_down, 19, 1, migc__m2_down_statements, 12, 0, 0x0,
+     {migc__m2_down, 19, 1, migc__statements + 6, 12, 0, 0x0,
       "sql-migrate/20230301090000-tickets-1.sql",
       "\xb6\x41\xd0\x6a\x72\x46\x72\x3a\x3c\xd7\xfb\x54\xdd\xb9\xf6\x13\xd0\xf8\xff\x7a\xf0\x52\xe3\xdb\x27\xd1\xb4\xc9\xde\xfd\xbe\xec"},
      "\x3d\xd6\xd8\x93\x79\xce\x18\xf2\x54\x3d\x23\xf0\x13\x0b\x30\xd2\xca\x6d\x0e\x3b\xfc\x5a\xc6\xcc\x8d\x56\x73\xd4\x01\x11\x3d\x25"},
     {20230301090000LL, "20230301090000-tickets-2.sql", "tickets-2",
-     {migc__m3_up, 536, 3, migc__m3_up_statements, 1, 0, 0x0,
+     {migc__m3_up, 536, 3, migc__statements + 7, 1, 0, 0x0,
       "sql-migrate/20230301090000-tickets-2.sql",
       "\xf9\x48\x35\xcf\xe0\x60\xdf\xdb\x3a\x55\xbf\x52\xbe\x4b\xcc\x09\xf6\x8c\x5d\xa2\xb3\x91\x7c\x25\x28\x84\xdf\x81\xa3\x6c\x12\x55"},
-     {migc__m3_down, 131, 3, migc__m3_down_statements, 23, 0, 0x0,
+     {migc__m3_down, 131, 3, migc__statements + 10, 23, 0, 0x0,
       "sql-migrate/20230301090000-tickets-2.sql",
       "\xd1\xbb\x13\x15\xb2\x77\xc8\xaf\x49\x3d\x7e\x71\x9e\x43\x47\xbf\x8a\xd8\x79\x31\x0f\xf8\xcb\x1e\x4c\x8b\x94\x59\x96\xfa\x54\xc9"},
      "\x8a\xaf\x6b\x5f\x55\x48\xbb\xe9\x32\x1e\x3c\x7f\x2a\x5c\xdd\x66\x9b\x15\x6a\xd9\x79\x02\x42\x98\xa5\x36\x08\x33\xd6\x48\xcf\x8b"},
     {20230310120000LL, "20230310120000-ticket-indexes.sql", "ticket-indexes",
-     {migc__m4_up, 157, 2, migc__m4_up_statements, 1, 1, 0x0,
+     {migc__m4_up, 157, 2, migc__statements + 13, 1, 1, 0x0,
       "sql-migrate/20230310120000-ticket-indexes.sql",
       "\xbb\xda\x94\x02\x88\xff\x88\x1e\x10\x24\x01\xa2\x57\xbf\xe8\x8e\xee\xf9\x67\x9d\xbc\x3f\xe1\xcc\xad\x66\xc2\xda\x6b\xa1\x39\x5d"},
-     {migc__m4_down, 110, 2, migc__m4_down_statements, 5, 1, 0x0,
+     {migc__m4_down, 110, 2, migc__statements + 15, 5, 1, 0x0,
       "sql-migrate/20230310120000-ticket-indexes.sql",
       "\x23\x5d\x79\x4a\xec\x35\x85\xbb\xb4\xaf\xe5\xea\x13\x4f\x43\x25\x1d\x87\x06\xdc\x93\x9c\x75\x0a\x32\xdf\x3c\xe6\xa2\x23\x16\x12"},
      "\xbc\x3b\xd8\x98\x79\x9e\xa0\x6c\x2b\x08\xfe\x3a\x6c\xe8\x32\x1a\x37\x45\xe3\x86\xe0\x1b\xbd\x46\xe7\x05\x52\x29\x25\x80\x1a\x17"},
     {20230315101500LL, "20230315101500-ticket-priority.sql", "ticket-priority",
-     {migc__m5_up, 285, 6, migc__m5_up_statements, 1, 2, 0x0,
+     {migc__m5_up, 285, 6, migc__statements + 17, 1, 2, 0x0,
       "sql-migrate/20230315101500-ticket-priority.sql",
       "\x4e\x41\x4f\x24\xdc\x5c\x55\xd8\xbb\xa8\x89\x6c\x80\x65\x3d\x85\x8f\xbc\x75\x3b\xbb\x3a\xa2\x52\x26\xbd\x51\x87\x0c\x4a\xed\xc3"},
-     {migc__m5_down, 84, 2, migc__m5_down_statements, 11, 0, 0x0,
+     {migc__m5_down, 84, 2, migc__statements + 23, 11, 0, 0x0,
       "sql-migrate/20230315101500-ticket-priority.sql",
       "\xb4\xe0\x64\xdd\x68\xa3\x12\xd0\x15\xc0\xe4\xa9\xe8\x75\x19\xd5\xc7\xec\x77\xcc\xaa\x6c\x88\xaf\xe6\x48\x73\xe8\xd3\xbf\xee\xda"},
      "\x49\x17\xd2\x2d\xa2\xa4\x80\x94\x75\xcd\xd9\x71\x6d\xe7\xf0\x07\x91\xcf\xdf\xd7\xbe\x20\x62\x07\x8c\x6e\xfd\xf1\x5a\xb9\x46\x88"},
