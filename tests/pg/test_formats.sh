@@ -20,6 +20,8 @@
 #  4. `migc up` again gives B's after-up schema again;
 #  5. `migc status --json` and `migc plan --json` print valid JSON, and
 #     status shows every migration applied.
+#  6. `migc up --grouped` on a fresh database applies groups in one
+#     transaction each, records every migration, and gives the same schema.
 #
 # usage: pgfix_run test_formats.sh MIGC SOURCE_DIR
 #   (pgfix_run exports DATABASE_URL, PGHOST, PGPORT, PGUSER, PG_BINDIR)
@@ -328,6 +330,22 @@ run_format() { # fmt, -d style
         exits 0 "$w/plan" "$migc" plan "$dir" --json -d "$dD"
     check "$fmt: plan --json is JSON" \
         python3 -m json.tool "$w/plan.out" /dev/null
+
+    # 6. up --grouped on a fresh database: the transactional migrations in
+    #    groups (a migration that runs without a transaction alone between
+    #    them), the same schema as the tool's, every migration recorded.
+    local G="${A}_grouped" dG
+    createdb "$G"
+    dG=$(url_of "$G" "$style")
+    check "$fmt: up --grouped exits 0" \
+        exits 0 "$w/grouped" "$migc" up "$dir" --grouped -d "$dG"
+    check "$fmt: up --grouped applies a group in one transaction" \
+        has "$w/grouped.err" " in one transaction in "
+    dump "$G" "$w/a-grouped.sql"
+    same "$fmt: schema after up --grouped equals the tool's" \
+        "$w/b-up.sql" "$w/a-grouped.sql"
+    check "$fmt: up --grouped records all $count migrations" \
+        test "$(sql "$G" -At -c "SELECT count(*) FROM migc_history WHERE state = 'applied'")" -eq "$count"
 }
 
 run_format golang-migrate url
