@@ -262,7 +262,8 @@ typedef struct row_params {
     char what[256];
 } row_params;
 
-static void fill_row(row_params *p, const migc_migration *m, bool transactional,
+static void fill_row(row_params *p, const migc__ctx *ctx,
+                     const migc_migration *m, bool transactional,
                      const char *state, uint32_t done, int64_t applied_count)
 {
     snprintf(p->version, sizeof p->version, "%lld", (long long)m->version);
@@ -271,9 +272,9 @@ static void fill_row(row_params *p, const migc_migration *m, bool transactional,
     snprintf(p->done, sizeof p->done, "%u", (unsigned)done);
     snprintf(p->total, sizeof p->total, "%u", (unsigned)m->up.statement_count);
     snprintf(p->count, sizeof p->count, "%lld", (long long)applied_count);
-    p->values[0] = m->id;
+    p->values[0] = migc__text(ctx, m->id);
     p->values[1] = p->version;
-    p->values[2] = m->name;
+    p->values[2] = migc__text(ctx, m->name);
     p->values[3] = p->up;
     p->values[4] = p->chain;
     p->values[5] = transactional ? "true" : "false";
@@ -282,7 +283,8 @@ static void fill_row(row_params *p, const migc_migration *m, bool transactional,
     p->values[8] = p->total;
     p->values[9] = p->count;
     p->values[10] = MIGC_VERSION_STRING;
-    snprintf(p->what, sizeof p->what, "migration %s (%s)", m->id, m->up.file);
+    snprintf(p->what, sizeof p->what, "migration %s (%s)", p->values[0],
+             migc__text(ctx, m->up.file));
 }
 
 /* The history row insert for ctx's table (malloc'd; NULL when out of
@@ -336,13 +338,15 @@ static migc_result exec_params(migc__ctx *ctx, const char *sql, int n,
 /* ---- transactions ------------------------------------------------------ */
 
 /* Appends the statements of script s of m to q at n; returns the new n. */
-static size_t add_statements(query *q, size_t n, const migc_migration *m,
-                             const migc_script *s, const char *what)
+static size_t add_statements(const migc__ctx *ctx, query *q, size_t n,
+                             const migc_migration *m, const migc_script *s,
+                             const char *what)
 {
     for (uint32_t i = 0; i < s->statement_count; i++) {
-        const migc_statement *st = &s->statements[i];
+        const migc_statement *st = migc__statement(ctx->cat, s, i);
         if (!(st->flags & MIGC_STMT_SKIP))
-            q[n++] = (query){s->sql + st->offset, 0, NULL, (long)i, m, s, what};
+            q[n++] = (query){migc__statement_sql(ctx->cat, s, st), 0, NULL,
+                             (long)i, m, s, what};
     }
     return n;
 }
@@ -399,7 +403,7 @@ static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
     }
     for (size_t k = 0; k < nbefore; k++)
         q[n++] = before[k];
-    n = add_statements(q, n, m, s, what);
+    n = add_statements(ctx, q, n, m, s, what);
     for (size_t k = 0; k < nafter; k++)
         q[n++] = after[k];
     rc = run_and_commit(ctx, q, n, &q[n - 1]);
@@ -424,7 +428,7 @@ static migc_result apply_transactional(migc__ctx *ctx,
              "UPDATE %s SET duration_ms = " SINCE_BEGIN " WHERE id = $1",
              ctx->table);
     row_params rp;
-    fill_row(&rp, m, true, "applied", m->up.statement_count,
+    fill_row(&rp, ctx, m, true, "applied", m->up.statement_count,
              ctx->applied_rows + 1);
     const query row = {insert, 11, rp.values, TAG_BOOKKEEPING, m, &m->up,
                        rp.what};
@@ -546,7 +550,7 @@ migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
     const migc_migration *last = &cat->migrations[which[count - 1]];
     char group_what[160];
     snprintf(group_what, sizeof group_what, "the group of migrations %s to %s",
-             first->id, last->id);
+             migc__text(ctx, first->id), migc__text(ctx, last->id));
     double start = migc__now_ms();
     local_settings local;
     size_t n = 0;
@@ -559,7 +563,7 @@ migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
     for (size_t k = 0; k < count; k++) {
         const migc_migration *m = &cat->migrations[which[k]];
         row_params *rp = &rows[k];
-        fill_row(rp, m, true, "applied", m->up.statement_count,
+        fill_row(rp, ctx, m, true, "applied", m->up.statement_count,
                  ctx->applied_rows + 1 + (int64_t)k);
         if (row_first && k > 0) /* as the session's user, see RESET_ROLE */
             q[n++] = (query){RESET_ROLE, 0, NULL, TAG_BOOKKEEPING, m, &m->up,
@@ -567,7 +571,7 @@ migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
         if (row_first)
             q[n++] = (query){insert, 11, rp->values, TAG_BOOKKEEPING, m,
                              &m->up, rp->what};
-        n = add_statements(q, n, m, &m->up, rp->what);
+        n = add_statements(ctx, q, n, m, &m->up, rp->what);
         /* id, version, name, up, chain, statements, applied_count */
         static const int columns[GROUP_COLUMNS] = {0, 1, 2, 3, 4, 8, 9};
         for (int c = 0; c < GROUP_COLUMNS; c++)
@@ -600,10 +604,11 @@ migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
     }
     if (rc == MIGC_OK) {
         ctx->applied_rows += (int64_t)count;
-        migc__log(ctx, "migc: applied %zu migration%s (%s to %s) in one "
-                       "transaction in %.1f ms",
-                  count, count == 1 ? "" : "s", first->id, last->id,
-                  migc__now_ms() - start);
+        migc__log(ctx,
+                  "migc: applied %zu migration%s (%s to %s) in one "
+                  "transaction in %.1f ms",
+                  count, count == 1 ? "" : "s", migc__text(ctx, first->id),
+                  migc__text(ctx, last->id), migc__now_ms() - start);
     }
     for (int c = 0; c < GROUP_COLUMNS; c++)
         free(arrays[c].data);
@@ -627,7 +632,7 @@ static void record_failure(migc__ctx *ctx, const migc_migration *m,
              "error = $3 WHERE id = $1",
              ctx->table);
     snprintf(d, sizeof d, "%u", (unsigned)done);
-    const char *params[3] = {m->id, d, saved.message};
+    const char *params[3] = {migc__text(ctx, m->id), d, saved.message};
     exec_params(ctx, sql, 3, params, "cannot record the failure");
     *ctx->err = saved;
 }
@@ -643,18 +648,19 @@ static migc_result needs_session_lock(migc__ctx *ctx, const migc_migration *m,
                "migration %s (%s) runs without a transaction, which needs "
                "the session lock that MIGC_NO_SESSION_LOCK turns off; run it "
                "through a direct connection",
-               m->id, s->file);
+               migc__text(ctx, m->id), migc__text(ctx, s->file));
     migc__locate(ctx, m, s, UINT32_MAX, NULL);
     return MIGC_EINVAL;
 }
 
 /* True when, in an as-written script, statement `at` runs inside the
  * transaction migc opened or the script's own BEGIN reopened. */
-static bool inside_transaction_at(const migc_script *s, uint32_t at)
+static bool inside_transaction_at(const migc__ctx *ctx, const migc_script *s,
+                                  uint32_t at)
 {
     bool in_txn = true;
     for (uint32_t i = 0; i < at && i < s->statement_count; i++) {
-        uint32_t f = s->statements[i].flags;
+        uint32_t f = migc__statement(ctx->cat, s, i)->flags;
         if (f & MIGC_STMT_SKIP)
             continue;
         if (f & MIGC_STMT_BEGIN)
@@ -681,7 +687,7 @@ static migc_result apply_statementwise(migc__ctx *ctx,
         if (!insert)
             return migc__fail(ctx, MIGC_EINVAL, "out of memory");
         row_params rp;
-        fill_row(&rp, m, false, "running", 0, ctx->applied_rows + 1);
+        fill_row(&rp, ctx, m, false, "running", 0, ctx->applied_rows + 1);
         rc = exec_params(ctx, insert, 11, rp.values,
                          "cannot record the migration's start");
         free(insert);
@@ -699,7 +705,7 @@ static migc_result apply_statementwise(migc__ctx *ctx,
                  "UPDATE %s SET state = 'running', error = NULL, "
                  "applied_at = now() WHERE id = $1%s",
                  ctx->table, pooled ? " AND state <> 'running'" : "");
-        const char *params[1] = {m->id};
+        const char *params[1] = {migc__text(ctx, m->id)};
         PGresult *res = migc__exec(ctx, sql, 1, params,
                                    "cannot record the migration's restart");
         if (!res)
@@ -714,23 +720,23 @@ static migc_result apply_statementwise(migc__ctx *ctx,
     double start = migc__now_ms();
     /* As written: migc opens the transaction the script's own COMMIT ends;
      * a resumed script reopens it only where it was open. */
-    if (as_written && inside_transaction_at(s, resume_from) &&
+    if (as_written && inside_transaction_at(ctx, s, resume_from) &&
         (rc = exec_params(ctx, "BEGIN", 0, NULL, "cannot begin")) != MIGC_OK)
         return rc;
     snprintf(sql, sizeof sql,
              "UPDATE %s SET statements_done = $2::integer WHERE id = $1",
              ctx->table);
     for (uint32_t i = resume_from; i < s->statement_count; i++) {
-        const migc_statement *st = &s->statements[i];
+        const migc_statement *st = migc__statement(ctx->cat, s, i);
         if (st->flags & MIGC_STMT_SKIP)
             continue;
-        PGresult *res = PQexec(ctx->conn, s->sql + st->offset);
+        PGresult *res = PQexec(ctx->conn, migc__statement_sql(ctx->cat, s, st));
         ExecStatusType status = PQresultStatus(res);
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
             migc__fail_server(ctx, MIGC_EMIGRATION, res,
                               "migration %s (%s) failed at statement %u of %u",
-                              m->id, s->file, (unsigned)i + 1,
-                              (unsigned)s->statement_count);
+                              migc__text(ctx, m->id), migc__text(ctx, s->file),
+                              (unsigned)i + 1, (unsigned)s->statement_count);
             migc__locate(ctx, m, s, i, res);
             PQclear(res);
             rollback(ctx);
@@ -741,7 +747,7 @@ static migc_result apply_statementwise(migc__ctx *ctx,
         PQclear(res);
         char done[16];
         snprintf(done, sizeof done, "%u", (unsigned)i + 1);
-        const char *params[2] = {m->id, done};
+        const char *params[2] = {migc__text(ctx, m->id), done};
         if ((rc = exec_params(ctx, sql, 2, params,
                               "cannot record progress")) != MIGC_OK)
             return rc;
@@ -753,7 +759,7 @@ static migc_result apply_statementwise(migc__ctx *ctx,
              "UPDATE %s SET state = 'applied', statements_done = $2::integer, "
              "duration_ms = $3::bigint, error = NULL WHERE id = $1",
              ctx->table);
-    const char *params[3] = {m->id, total, ms};
+    const char *params[3] = {migc__text(ctx, m->id), total, ms};
     if ((rc = exec_params(ctx, sql, 3, params,
                           "cannot record the migration's end")) != MIGC_OK)
         return rc;
@@ -776,8 +782,9 @@ migc_result migc__apply_up(migc__ctx *ctx, size_t i, bool resume,
     if (rc != MIGC_OK && !ctx->err->file)
         migc__locate(ctx, m, &m->up, UINT32_MAX, NULL);
     if (rc == MIGC_OK && !ctx->raced)
-        migc__log(ctx, "migc: applied %s %s in %.1f ms (%s)", m->id, m->name,
-                  migc__now_ms() - start, m->up.file);
+        migc__log(ctx, "migc: applied %s %s in %.1f ms (%s)",
+                  migc__text(ctx, m->id), migc__text(ctx, m->name),
+                  migc__now_ms() - start, migc__text(ctx, m->up.file));
     return rc;
 }
 
@@ -788,10 +795,10 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
     double start = migc__now_ms();
     char del[512];
     snprintf(del, sizeof del, "DELETE FROM %s WHERE id = $1", ctx->table);
-    const char *params[1] = {m->id};
+    const char *params[1] = {migc__text(ctx, m->id)};
     char what[256];
-    snprintf(what, sizeof what, "the revert of migration %s (%s)", m->id,
-             s->file);
+    snprintf(what, sizeof what, "the revert of migration %s (%s)",
+             migc__text(ctx, m->id), migc__text(ctx, s->file));
     migc_result rc;
     if (s->transaction == MIGC_TRANSACTION_SINGLE) {
         const query before[1] = {
@@ -805,7 +812,7 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
                  "WHERE id = $1",
                  ctx->table);
         snprintf(total, sizeof total, "%u", (unsigned)s->statement_count);
-        const char *mark_params[2] = {m->id, total};
+        const char *mark_params[2] = {migc__text(ctx, m->id), total};
         rc = needs_session_lock(ctx, m, s);
         if (rc == MIGC_OK)
             rc = prepare_session(ctx);
@@ -816,10 +823,11 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
         if (rc == MIGC_OK && as_written)
             rc = exec_params(ctx, "BEGIN", 0, NULL, "cannot begin");
         for (uint32_t k = 0; rc == MIGC_OK && k < s->statement_count; k++) {
-            const migc_statement *st = &s->statements[k];
+            const migc_statement *st = migc__statement(ctx->cat, s, k);
             if (st->flags & MIGC_STMT_SKIP)
                 continue;
-            PGresult *res = PQexec(ctx->conn, s->sql + st->offset);
+            PGresult *res =
+                PQexec(ctx->conn, migc__statement_sql(ctx->cat, s, st));
             ExecStatusType status = PQresultStatus(res);
             if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
                 rc = migc__fail_server(ctx, MIGC_EMIGRATION, res,
@@ -833,7 +841,8 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
                          ctx->table);
                 snprintf(done, sizeof done, "%u", (unsigned)k);
                 migc_error saved = *ctx->err;
-                const char *p2[3] = {m->id, saved.message, done};
+                const char *p2[3] = {migc__text(ctx, m->id), saved.message,
+                                     done};
                 if (!migc__connection_lost(ctx->conn))
                     exec_params(ctx, sql, 3, p2, "cannot record the failure");
                 *ctx->err = saved;
@@ -846,7 +855,8 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
             rc = exec_params(ctx, "COMMIT", 0, NULL, "cannot commit");
     }
     if (rc == MIGC_OK)
-        migc__log(ctx, "migc: reverted %s %s in %.1f ms (%s)", m->id, m->name,
-                  migc__now_ms() - start, s->file);
+        migc__log(ctx, "migc: reverted %s %s in %.1f ms (%s)",
+                  migc__text(ctx, m->id), migc__text(ctx, m->name),
+                  migc__now_ms() - start, migc__text(ctx, s->file));
     return rc;
 }

@@ -208,7 +208,8 @@ static migc_result interrupted(migc__ctx *ctx, const migc__row *r, size_t i)
         migc__fail(ctx, MIGC_EINTERRUPTED,
                    "migration %s (%s) did not finish %s: all %u statements "
                    "completed, but it was not recorded as %s",
-                   m->id, s->file, reverting ? "reverting" : "applying",
+                   migc__text(ctx, m->id), migc__text(ctx, s->file),
+                   reverting ? "reverting" : "applying",
                    (unsigned)s->statement_count,
                    reverting ? "reverted" : "applied");
         migc__locate(ctx, m, s, UINT32_MAX, NULL);
@@ -216,8 +217,9 @@ static migc_result interrupted(migc__ctx *ctx, const migc__row *r, size_t i)
         migc__fail(ctx, MIGC_EINTERRUPTED,
                    "migration %s (%s) did not finish %s: statement %u of %u "
                    "%s",
-                   m->id, s->file, reverting ? "reverting" : "applying",
-                   (unsigned)r->done + 1, (unsigned)s->statement_count,
+                   migc__text(ctx, m->id), migc__text(ctx, s->file),
+                   reverting ? "reverting" : "applying", (unsigned)r->done + 1,
+                   (unsigned)s->statement_count,
                    failed ? "failed" : "was interrupted");
         migc__locate(ctx, m, s, r->done, NULL);
     }
@@ -294,13 +296,15 @@ static migc_result verify(migc__ctx *ctx, migc__history *h, verdict *v,
             migc__fail(ctx, MIGC_EEDITED,
                        "migration %s (%s) was edited after it was applied: "
                        "its SHA-256 is %s..., the database recorded %s...",
-                       m->id, m->up.file, now, then);
+                       migc__text(ctx, m->id), migc__text(ctx, m->up.file), now,
+                       then);
             snprintf(ctx->err->hint, sizeof ctx->err->hint,
                      "never edit an applied migration: restore it and write "
                      "a new migration for the change");
             ctx->err->version = m->version;
-            migc__copy(ctx->err->id, sizeof ctx->err->id, m->id);
-            ctx->err->file = m->up.file;
+            migc__copy(ctx->err->id, sizeof ctx->err->id,
+                       migc__text(ctx, m->id));
+            ctx->err->file = migc__text(ctx, m->up.file);
             return MIGC_EEDITED;
         }
         if (strcmp(r->state, "applied") != 0) {
@@ -355,12 +359,14 @@ static void refresh_head(migc__ctx *ctx)
  * the next applied row: that row's applied_count says more rows were
  * applied before it than the history has -- m's row was deleted.  (A
  * migration genuinely new and older than applied ones is not counted.) */
-static bool row_deleted(const migc__history *h, const migc_migration *m)
+static bool row_deleted(const migc__ctx *ctx, const migc__history *h,
+                        const migc_migration *m)
 {
     int64_t before = 0;
     for (size_t k = 0; k < h->count; k++) {
         const migc__row *r = &h->rows[k];
-        bool after = migc__order(r->version, r->id, m->version, m->id) > 0;
+        bool after = migc__order(r->version, r->id, m->version,
+                                 migc__text(ctx, m->id)) > 0;
         if (after && strcmp(r->state, "applied") == 0)
             return r->applied_count > before + 1;
         if (strcmp(r->state, "applied") == 0)
@@ -392,9 +398,10 @@ static migc_result apply_some(migc__ctx *ctx, const size_t *which,
         int wait = 500 << (attempt < 5 ? attempt : 5);
         if (wait > 10000)
             wait = 10000;
-        migc__log(ctx, "migc: migration %s hit lock_timeout (%s); "
-                       "trying again in %d ms",
-                  ctx->err->id[0] ? ctx->err->id : m->id,
+        migc__log(ctx,
+                  "migc: migration %s hit lock_timeout (%s); "
+                  "trying again in %d ms",
+                  ctx->err->id[0] ? ctx->err->id : migc__text(ctx, m->id),
                   ctx->err->detail[0] ? ctx->err->detail : "a lock is held",
                   wait);
         migc__sleep_ms(wait);
@@ -428,10 +435,11 @@ static migc_result wait_for_busy(migc__ctx *ctx, const verdict *v, bool *again)
     double now = migc__now_ms();
     if (ctx->busy_since == 0) {
         ctx->busy_since = now;
-        migc__log(ctx, "migc: waiting for another process applying migration "
-                       "%s (%s), at statement %u of %u",
-                  m->id, m->up.file, (unsigned)v->busy->done + 1,
-                  (unsigned)m->up.statement_count);
+        migc__log(ctx,
+                  "migc: waiting for another process applying migration "
+                  "%s (%s), at statement %u of %u",
+                  migc__text(ctx, m->id), migc__text(ctx, m->up.file),
+                  (unsigned)v->busy->done + 1, (unsigned)m->up.statement_count);
     }
     if (ctx->opt.lock_wait_ms >= 0 &&
         now - ctx->busy_since >= ctx->opt.lock_wait_ms) {
@@ -472,7 +480,9 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
                    "the database has migration %s, newer than this program's "
                    "newest (%s)",
                    v.first_ahead->id,
-                   cat->count ? cat->migrations[cat->count - 1].id : "none");
+                   cat->count
+                       ? migc__text(ctx, cat->migrations[cat->count - 1].id)
+                       : "none");
         migc__history_free(&h);
         return MIGC_EAHEAD;
     }
@@ -496,18 +506,19 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
     size_t applied = 0;
     for (size_t i = 0; i < cat->count && rc == MIGC_OK; i++) {
         const migc_migration *m = &cat->migrations[i];
-        const migc__row *r = migc__history_find(&h, m->version, m->id);
+        const migc__row *r =
+            migc__history_find(&h, m->version, migc__text(ctx, m->id));
         if (ctx->opt.target_version && m->version > ctx->opt.target_version)
             break;
         if (r && strcmp(r->state, "applied") == 0)
             continue;
         if (!r && (i + 1 < v.newest_applied || v.ahead) &&
-            row_deleted(&h, m)) {
+            row_deleted(ctx, &h, m)) {
             migc__fail(ctx, MIGC_EHISTORY,
                        "migration %s (%s) has no history row, but the history "
                        "shows it was applied: its row was deleted from the "
                        "history table",
-                       m->id, m->up.file);
+                       migc__text(ctx, m->id), migc__text(ctx, m->up.file));
             /* Forcing to the newest applied version records every
              * migration up to it -- this one too -- and forgets none. */
             long long newest =
@@ -521,8 +532,9 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
                      "as applied",
                      newest, newest);
             ctx->err->version = m->version;
-            migc__copy(ctx->err->id, sizeof ctx->err->id, m->id);
-            ctx->err->file = m->up.file;
+            migc__copy(ctx->err->id, sizeof ctx->err->id,
+                       migc__text(ctx, m->id));
+            ctx->err->file = migc__text(ctx, m->up.file);
             rc = MIGC_EHISTORY;
             break;
         }
@@ -533,15 +545,16 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
             migc__fail(ctx, MIGC_EOUTOFORDER,
                        "migration %s (%s) is pending, but the newer migration "
                        "%s is already applied",
-                       m->id, m->up.file,
-                       newer ? newer->id : v.first_ahead->id);
+                       migc__text(ctx, m->id), migc__text(ctx, m->up.file),
+                       newer ? migc__text(ctx, newer->id) : v.first_ahead->id);
             snprintf(ctx->err->hint, sizeof ctx->err->hint,
                      "renumber the migration after %s, or allow it with "
                      "MIGC_ALLOW_OUT_OF_ORDER",
-                     newer ? newer->id : v.first_ahead->id);
+                     newer ? migc__text(ctx, newer->id) : v.first_ahead->id);
             ctx->err->version = m->version;
-            migc__copy(ctx->err->id, sizeof ctx->err->id, m->id);
-            ctx->err->file = m->up.file;
+            migc__copy(ctx->err->id, sizeof ctx->err->id,
+                       migc__text(ctx, m->id));
+            ctx->err->file = migc__text(ctx, m->up.file);
             rc = MIGC_EOUTOFORDER;
             break;
         }
@@ -585,12 +598,14 @@ migc_result migc_up(PGconn *conn, const migc_catalog *catalog,
                     const migc_options *options, migc_error *err)
 {
     migc__ctx ctx;
-    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, err);
+    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, false, err);
     if (rc == MIGC_OK && migc__up_to_date(&ctx)) {
         migc__log(&ctx, "migc: database is up to date");
         migc__ctx_free(&ctx);
         return MIGC_OK;
     }
+    if (rc == MIGC_OK)
+        rc = migc__check_catalog(&ctx);
     settings saved = {NULL, 0, false, -1};
     if (rc == MIGC_OK)
         rc = session_begin(&ctx, &saved);
@@ -635,7 +650,7 @@ static migc_result down_common(PGconn *conn, const migc_catalog *catalog,
                                migc_error *err)
 {
     migc__ctx ctx;
-    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, err);
+    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, true, err);
     settings saved = {NULL, 0, false, -1};
     if (rc == MIGC_OK)
         rc = session_begin(&ctx, &saved);
@@ -662,18 +677,20 @@ static migc_result down_common(PGconn *conn, const migc_catalog *catalog,
         rc = migc__fail(&ctx, MIGC_EINVAL, "out of memory");
     for (size_t i = catalog->count; rc == MIGC_OK && i-- > 0;) {
         const migc_migration *m = &catalog->migrations[i];
-        if (!migc__history_find(&h, m->version, m->id))
+        if (!migc__history_find(&h, m->version, migc__text(&ctx, m->id)))
             continue;
         if (by_version ? m->version <= keep_up_to
                        : (limit >= 0 && n >= (size_t)limit))
             break;
-        if (!m->down.sql) {
+        if (m->down.sql == MIGC_NO_TEXT) {
             rc = migc__fail(&ctx, MIGC_ENODOWN,
                             "migration %s (%s) has no down script, so it "
                             "cannot be reverted",
-                            m->id, m->up.file);
+                            migc__text(&ctx, m->id),
+                            migc__text(&ctx, m->up.file));
             ctx.err->version = m->version;
-            migc__copy(ctx.err->id, sizeof ctx.err->id, m->id);
+            migc__copy(ctx.err->id, sizeof ctx.err->id,
+                       migc__text(&ctx, m->id));
             break;
         }
         chosen[n++] = i;
@@ -709,7 +726,7 @@ migc_result migc_down_to(PGconn *conn, const migc_catalog *catalog,
             known = known || catalog->migrations[i].version == version;
         if (!known) {
             migc__ctx ctx;
-            migc__ctx_init(&ctx, conn, catalog, options, err);
+            migc__ctx_init(&ctx, conn, catalog, options, true, err);
             migc__ctx_free(&ctx);
             return migc__fail(&ctx, MIGC_ENOTFOUND,
                               "version %lld is not in the catalog",
@@ -762,16 +779,17 @@ static migc_result force_rows(migc__ctx *ctx, int64_t version)
         snprintf(ver, sizeof ver, "%lld", (long long)m->version);
         snprintf(total, sizeof total, "%u", (unsigned)m->up.statement_count);
         const char *params[8] = {
-            m->id, ver, m->name, up, chain,
+            migc__text(ctx, m->id), ver, migc__text(ctx, m->name), up, chain,
             m->up.transaction == MIGC_TRANSACTION_SINGLE ? "true" : "false",
             total, MIGC_VERSION_STRING};
         res = migc__exec(ctx, sql, 8, params, "cannot force the history");
         if (!res)
             return ctx->err->code;
         if (PQntuples(res) > 0)
-            migc__log(ctx, "migc: FORCED: recorded migration %s (%s) as "
-                           "applied without running it",
-                      m->id, m->up.file);
+            migc__log(ctx,
+                      "migc: FORCED: recorded migration %s (%s) as "
+                      "applied without running it",
+                      migc__text(ctx, m->id), migc__text(ctx, m->up.file));
         PQclear(res);
     }
     return MIGC_OK;
@@ -782,7 +800,7 @@ migc_result migc_force(PGconn *conn, const migc_catalog *catalog,
                        migc_error *err)
 {
     migc__ctx ctx;
-    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, err);
+    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, true, err);
     if (rc == MIGC_OK && version != 0) {
         bool known = false;
         for (size_t i = 0; i < catalog->count; i++)

@@ -212,11 +212,11 @@ static long internal_offset(const char *stmt, const PGresult *res)
 }
 
 /* Points e at statement i of s, `off` bytes into it (off < 0: its start). */
-static void point_at(migc_error *e, const migc_script *s, uint32_t i,
-                     long off)
+static void point_at(migc_error *e, const migc_catalog *cat,
+                     const migc_script *s, uint32_t i, long off)
 {
-    const migc_statement *st = &s->statements[i];
-    const char *text = s->sql + st->offset;
+    const migc_statement *st = migc__statement(cat, s, i);
+    const char *text = migc__statement_sql(cat, s, st);
     e->statement = text;
     e->statement_line = st->line;
     e->statement_column = st->column;
@@ -238,29 +238,32 @@ void migc__locate(migc__ctx *ctx, const migc_migration *m,
 {
     migc_error *e = ctx->err;
     e->version = m->version;
-    migc__copy(e->id, sizeof e->id, m->id);
-    e->file = s->file;
+    migc__copy(e->id, sizeof e->id, migc__text(ctx, m->id));
+    e->file = migc__text(ctx, s->file);
     if (statement >= s->statement_count)
         return;
     e->statement_index = statement + 1;
-    const char *text = s->sql + s->statements[statement].offset;
+    const migc_catalog *cat = ctx->cat;
+    const char *text =
+        migc__statement_sql(cat, s, migc__statement(cat, s, statement));
     long off = statement_offset(text, res);
     if (off < 0)
         off = internal_offset(text, res);
     if (off >= 0 || !res) {
-        point_at(e, s, statement, off);
+        point_at(e, cat, s, statement, off);
         return;
     }
     /* An error inside a function created by an earlier statement of this
      * script: point into that function's body. */
     for (uint32_t j = 0; j < s->statement_count; j++) {
-        long in_body = internal_offset(s->sql + s->statements[j].offset, res);
+        long in_body = internal_offset(
+            migc__statement_sql(cat, s, migc__statement(cat, s, j)), res);
         if (in_body >= 0) {
-            point_at(e, s, j, in_body);
+            point_at(e, cat, s, j, in_body);
             return;
         }
     }
-    point_at(e, s, statement, -1);
+    point_at(e, cat, s, statement, -1);
 }
 
 /* Appends to a bounded buffer, counting what the full text needs. */

@@ -58,9 +58,18 @@ static int64_t lock_key(const char *schema, const char *table)
     return (int64_t)(h & 0x7fffffffffffffffull);
 }
 
+migc_result migc__check_catalog(migc__ctx *ctx)
+{
+    if (migc_catalog_check(ctx->cat) != 0)
+        return migc__fail(ctx, MIGC_ECATALOG,
+                          "the catalog is not a valid migc catalog of ABI %d",
+                          MIGC_CATALOG_ABI);
+    return MIGC_OK;
+}
+
 migc_result migc__ctx_init(migc__ctx *ctx, PGconn *conn,
-                           const migc_catalog *cat,
-                           const migc_options *options, migc_error *err)
+                           const migc_catalog *cat, const migc_options *options,
+                           bool whole_catalog, migc_error *err)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->conn = conn;
@@ -80,10 +89,12 @@ migc_result migc__ctx_init(migc__ctx *ctx, PGconn *conn,
     if (PQstatus(conn) != CONNECTION_OK)
         return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
                                  "the connection is not open");
-    if (migc_catalog_check(cat) != 0)
+    if (migc__catalog_shape(cat) != 0)
         return migc__fail(ctx, MIGC_ECATALOG,
                           "the catalog is not a valid migc catalog of ABI %d",
                           MIGC_CATALOG_ABI);
+    if (whole_catalog && migc__check_catalog(ctx) != MIGC_OK)
+        return ctx->err->code;
     if (PQtransactionStatus(conn) != PQTRANS_IDLE)
         return migc__fail(ctx, MIGC_EINVAL,
                           "the connection is inside a transaction; "
@@ -145,13 +156,14 @@ bool migc__up_to_date(migc__ctx *ctx)
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
         char chain[2 * MIGC_SHA256_SIZE + 1];
         migc__hex(last->chain_sha256, MIGC_SHA256_SIZE, chain);
-        ok = strcmp(PQgetvalue(res, 0, 0), last->id) == 0 &&
-             strtoll(PQgetvalue(res, 0, 5), NULL, 10) ==
-                 (long long)last->version &&
-             strcmp(PQgetvalue(res, 0, 1), chain) == 0 &&
-             strtoll(PQgetvalue(res, 0, 2), NULL, 10) == (long long)cat->count &&
-             strcmp(PQgetvalue(res, 0, 3), "applied") == 0 &&
-             strcmp(PQgetvalue(res, 0, 4), "f") == 0;
+        ok =
+            strcmp(PQgetvalue(res, 0, 0), migc__text(ctx, last->id)) == 0 &&
+            strtoll(PQgetvalue(res, 0, 5), NULL, 10) ==
+                (long long)last->version &&
+            strcmp(PQgetvalue(res, 0, 1), chain) == 0 &&
+            strtoll(PQgetvalue(res, 0, 2), NULL, 10) == (long long)cat->count &&
+            strcmp(PQgetvalue(res, 0, 3), "applied") == 0 &&
+            strcmp(PQgetvalue(res, 0, 4), "f") == 0;
     }
     PQclear(res);
     return ok;
@@ -393,12 +405,12 @@ migc_result migc__history_check_versions(migc__ctx *ctx,
                    "the history records migration %s at version %lld, but it "
                    "is version %lld (%s): the history table was edited",
                    r->id, (long long)r->version, (long long)m->version,
-                   m->up.file);
+                   migc__text(ctx, m->up.file));
         snprintf(ctx->err->hint, sizeof ctx->err->hint,
                  "restore the row's version to %lld", (long long)m->version);
         ctx->err->version = m->version;
         migc__copy(ctx->err->id, sizeof ctx->err->id, r->id);
-        ctx->err->file = m->up.file;
+        ctx->err->file = migc__text(ctx, m->up.file);
         return MIGC_EHISTORY;
     }
     return MIGC_OK;

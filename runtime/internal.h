@@ -39,6 +39,27 @@ typedef struct migc__ctx {
                               applied_count is one more */
 } migc__ctx;
 
+/* The catalog string at `offset` (an id, name, file or sql member). */
+static inline const char *migc__text(const migc__ctx *ctx, uint32_t offset)
+{
+    return migc_catalog_text(ctx->cat, offset);
+}
+
+/* Statement i of script s. */
+static inline const migc_statement *
+migc__statement(const migc_catalog *cat, const migc_script *s, uint32_t i)
+{
+    return &cat->statements[s->first_statement + i];
+}
+
+/* The text of statement st of script s, a C string. */
+static inline const char *migc__statement_sql(const migc_catalog *cat,
+                                              const migc_script *s,
+                                              const migc_statement *st)
+{
+    return cat->text + s->sql + st->offset;
+}
+
 /* One row of the history table. */
 typedef struct migc__row {
     char *id;
@@ -96,13 +117,22 @@ int migc__order(int64_t version_a, const char *id_a, int64_t version_b,
  * binary search. */
 size_t migc__catalog_index(const migc_catalog *cat, int64_t version,
                            const char *id);
+/* 0 when the catalog has the current ABI and its arrays are present, in
+ * constant time (migc_catalog_check reads every migration); -1 if not. */
+int migc__catalog_shape(const migc_catalog *catalog);
 
 /* ---- history.c ---- */
 
-/* Prepares ctx: defaults, the quoted table name, the lock key. */
+/* Prepares ctx: defaults, the quoted table name, the lock key.  Checks
+ * the catalog's shape, and with whole_catalog every migration of it
+ * (MIGC_ECATALOG); a start that may find nothing to do leaves that to
+ * migc__check_catalog on its slow path, so that it stays constant-time. */
 migc_result migc__ctx_init(migc__ctx *ctx, PGconn *conn,
                            const migc_catalog *cat,
-                           const migc_options *options, migc_error *err);
+                           const migc_options *options, bool whole_catalog,
+                           migc_error *err);
+/* migc_catalog_check, reported as MIGC_ECATALOG. */
+migc_result migc__check_catalog(migc__ctx *ctx);
 void migc__ctx_free(migc__ctx *ctx);
 
 /* The one-round-trip check of a start with nothing to do.  Returns true

@@ -46,7 +46,7 @@ migc_result migc_status(PGconn *conn, const migc_catalog *catalog,
 {
     *report = NULL;
     migc__ctx ctx;
-    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, err);
+    migc_result rc = migc__ctx_init(&ctx, conn, catalog, options, true, err);
     migc__history h = {NULL, 0};
     bool missing_table = false;
     if (rc == MIGC_OK)
@@ -75,7 +75,7 @@ migc_result migc_status(PGconn *conn, const migc_catalog *catalog,
                 const migc__row *row = &h.rows[k];
                 if (m && (row->version > m->version ||
                           (row->version == m->version &&
-                           strcmp(row->id, m->id) >= 0)))
+                           strcmp(row->id, migc__text(&ctx, m->id)) >= 0)))
                     break;
                 if (migc__catalog_index(catalog, row->version, row->id) <
                     catalog->count)
@@ -94,12 +94,13 @@ migc_result migc_status(PGconn *conn, const migc_catalog *catalog,
                 break;
             migc_status_entry *e = &r->entries[r->count++];
             e->version = m->version;
-            migc__copy(e->id, sizeof e->id, m->id);
-            migc__copy(e->name, sizeof e->name, m->name);
-            e->file = m->up.file;
+            migc__copy(e->id, sizeof e->id, migc__text(&ctx, m->id));
+            migc__copy(e->name, sizeof e->name, migc__text(&ctx, m->name));
+            e->file = migc__text(&ctx, m->up.file);
             e->duration_ms = -1;
             e->statements_total = m->up.statement_count;
-            const migc__row *row = migc__history_find(&h, m->version, m->id);
+            const migc__row *row =
+                migc__history_find(&h, m->version, migc__text(&ctx, m->id));
             if (!row) {
                 e->state = MIGC_STATE_PENDING;
                 r->pending++;
@@ -350,18 +351,21 @@ static const char *mode_text(const migc_script *s)
     return "?";
 }
 
-static void plan_text_migration(FILE *out, const migc_migration *m)
+static void plan_text_migration(FILE *out, const migc_catalog *cat,
+                                const migc_migration *m)
 {
     const migc_script *s = &m->up;
     char sha[2 * MIGC_SHA256_SIZE + 1];
     migc__hex(s->sha256, MIGC_SHA256_SIZE, sha);
-    fprintf(out, "\n%s %s\n", m->id, m->name);
-    fprintf(out, "  file:        %s\n  sha256:      %s\n", s->file, sha);
+    fprintf(out, "\n%s %s\n", migc_catalog_text(cat, m->id),
+            migc_catalog_text(cat, m->name));
+    fprintf(out, "  file:        %s\n  sha256:      %s\n",
+            migc_catalog_text(cat, s->file), sha);
     fprintf(out, "  transaction: %s\n  statements:  %u\n", mode_text(s),
             (unsigned)s->statement_count);
     for (uint32_t i = 0; i < s->statement_count; i++) {
-        const migc_statement *st = &s->statements[i];
-        const char *text = s->sql + st->offset;
+        const migc_statement *st = migc__statement(cat, s, i);
+        const char *text = migc__statement_sql(cat, s, st);
         fprintf(out, "\n  -- statement %u, line %u%s\n", (unsigned)i + 1,
                 (unsigned)st->line,
                 (st->flags & MIGC_STMT_SKIP) ? " (absorbed wrapper, not sent)"
@@ -379,24 +383,25 @@ static void plan_text_migration(FILE *out, const migc_migration *m)
     }
 }
 
-static void plan_json_migration(FILE *out, const migc_migration *m, bool first)
+static void plan_json_migration(FILE *out, const migc_catalog *cat,
+                                const migc_migration *m, bool first)
 {
     const migc_script *s = &m->up;
     char sha[2 * MIGC_SHA256_SIZE + 1];
     migc__hex(s->sha256, MIGC_SHA256_SIZE, sha);
     fprintf(out, "%s\n    {\"version\": %lld, \"id\": ", first ? "" : ",",
             (long long)m->version);
-    json_str(out, m->id);
+    json_str(out, migc_catalog_text(cat, m->id));
     fputs(", \"name\": ", out);
-    json_str(out, m->name);
+    json_str(out, migc_catalog_text(cat, m->name));
     fputs(", \"file\": ", out);
-    json_str(out, s->file);
+    json_str(out, migc_catalog_text(cat, s->file));
     fprintf(out, ", \"sha256\": \"%s\", \"transaction\": \"%s\", "
                  "\"statements\": [",
             sha, mode_text(s));
     for (uint32_t i = 0; i < s->statement_count; i++) {
-        const migc_statement *st = &s->statements[i];
-        const char *text = s->sql + st->offset;
+        const migc_statement *st = migc__statement(cat, s, i);
+        const char *text = migc__statement_sql(cat, s, st);
         const char *warning = lock_warning(text);
         fprintf(out, "%s\n      {\"line\": %u, \"column\": %u, \"sent\": %s, "
                      "\"sql\": ",
@@ -491,9 +496,9 @@ migc_result migc_print_plan(PGconn *conn, const migc_catalog *catalog,
         const migc_migration *m =
             &catalog->migrations[migc__catalog_index(catalog, e->version, e->id)];
         if (json)
-            plan_json_migration(out, m, k == 0);
+            plan_json_migration(out, catalog, m, k == 0);
         else
-            plan_text_migration(out, m);
+            plan_text_migration(out, catalog, m);
         k++;
     }
     if (json)

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever any structure below changes shape or meaning. */
-#define MIGC_CATALOG_ABI 1
+#define MIGC_CATALOG_ABI 2
 
 /* Size of a SHA-256 digest in bytes. */
 #define MIGC_SHA256_SIZE 32
@@ -85,47 +85,65 @@ enum {
     MIGC_SCRIPT_AUTO_NO_TRANSACTION = 1u << 0
 };
 
+/* Offset of text that is absent (migc_script.sql of a migration without
+ * such a script). */
+#define MIGC_NO_TEXT UINT32_MAX
+
 /* One SQL statement of a script. */
 typedef struct migc_statement {
-    uint32_t offset; /* bytes from migc_script.sql to the statement */
+    uint32_t offset; /* bytes from the script's SQL to the statement */
     uint32_t length; /* bytes, including the terminating ';' if any */
     uint32_t line;   /* 1-based line in the source file */
     uint32_t column; /* 1-based column in characters (UTF-8 code points) */
     uint32_t flags;  /* MIGC_STMT_* */
 } migc_statement;
 
+/*
+ * The tables below hold no pointers: every string is an offset into the
+ * catalog's one text blob, every statement list an index into its one
+ * statements array.  A table of pointers would need a relocation per
+ * pointer in a position-independent executable, which the loader applies
+ * to every page of the table before main() -- a cost every start of the
+ * service would pay, growing with the number of migrations, even when it
+ * only checks that the database is up to date.  Read them through
+ * migc_catalog_text and migc_script_statements.
+ */
+
 /* The up or the down half of a migration. */
 typedef struct migc_script {
-    /* The script's statements, each followed by a NUL byte, so every
-     * statement is a C string at sql + offset that goes to libpq without a
-     * copy (the comments and blank lines between statements are not
-     * embedded).  NULL when the migration has no such script (no down). */
-    const char *sql;
+    /* Offset in the catalog's text of the script's statements, each
+     * followed by a NUL byte, so every statement is a C string that goes
+     * to libpq without a copy (the comments and blank lines between
+     * statements are not embedded).  MIGC_NO_TEXT when the migration has
+     * no such script (no down). */
+    uint32_t sql;
     uint32_t length;          /* bytes of sql, not counting the final NUL */
+    uint32_t first_statement; /* index in the catalog's statements */
     uint32_t statement_count;
-    const migc_statement *statements;
     /* Line of the source file where the script's section starts: 1 for a
      * golang-migrate file, the Up or Down annotation's line for the
      * single-file formats.  Each statement has its own line. */
     uint32_t first_line;
     uint32_t transaction;     /* a migc_transaction_mode */
     uint32_t flags;           /* MIGC_SCRIPT_* */
-    /* Path of the source file, relative to the folder's parent
-     * ("migrations/000001_init.up.sql"). */
-    const char *file;
+    /* Offset in the catalog's text of the path of the source file,
+     * relative to the folder's parent ("migrations/000001_init.up.sql"). */
+    uint32_t file;
     /* SHA-256 of the normalized source text of this script (UTF-8 BOM
-     * removed, CRLF turned into LF); all zero when sql is NULL. */
+     * removed, CRLF turned into LF); all zero when there is no script. */
     unsigned char sha256[MIGC_SHA256_SIZE] MIGC_NONSTRING;
 } migc_script;
 
 /* One migration. */
 typedef struct migc_migration {
     int64_t version;  /* numeric version from the file name */
-    /* Identity recorded in the history: the decimal version, or for
-     * sql-migrate folders the file name (several files may share one
-     * numeric prefix there). */
-    const char *id;
-    const char *name; /* title part of the file name, may be empty */
+    /* Offset in the catalog's text of the identity recorded in the
+     * history: the decimal version, or for sql-migrate folders the file
+     * name (several files may share one numeric prefix there). */
+    uint32_t id;
+    /* Offset in the catalog's text of the title part of the file name,
+     * which may be empty. */
+    uint32_t name;
     migc_script up;
     migc_script down;
     /* SHA-256 over the chain of every migration up to and including this
@@ -143,9 +161,32 @@ typedef struct migc_catalog {
     const char *migc_version; /* version of the migc that generated it */
     size_t count;             /* number of migrations */
     const migc_migration *migrations; /* sorted in application order */
+    const migc_statement *statements; /* every script's statements */
+    size_t statement_count;
+    /* Every string of the tables, each followed by a NUL byte. */
+    const char *text;
+    size_t text_length;
     /* chain_sha256 of the last migration (all zero when count == 0). */
     unsigned char chain_sha256[MIGC_SHA256_SIZE] MIGC_NONSTRING;
 } migc_catalog;
+
+/* The NUL-terminated string at `offset` of the catalog's text (an id,
+ * name, file or sql member), or NULL for MIGC_NO_TEXT.  The string is the
+ * catalog's: valid as long as the catalog is. */
+static inline const char *migc_catalog_text(const migc_catalog *catalog,
+                                            uint32_t offset)
+{
+    return offset == MIGC_NO_TEXT ? NULL : catalog->text + offset;
+}
+
+/* The first of script s's statement_count statements, or NULL when it has
+ * none. */
+static inline const migc_statement *
+migc_script_statements(const migc_catalog *catalog, const migc_script *s)
+{
+    return s->statement_count ? catalog->statements + s->first_statement
+                              : NULL;
+}
 
 #ifdef __cplusplus
 }

@@ -174,8 +174,10 @@ static void build_references(category *c, PGconn *admin)
             c->partial[i][0] = xstrdup(c->after[i]);
         }
         for (uint32_t j = 0; j < s->statement_count; j++) {
-            if (!(s->statements[j].flags & MIGC_STMT_SKIP))
-                CHECK(fl_exec(conn, s->sql + s->statements[j].offset));
+            const migc_statement *st = migc_script_statements(cat, s) + j;
+            if (!(st->flags & MIGC_STMT_SKIP))
+                CHECK(
+                    fl_exec(conn, migc_catalog_text(cat, s->sql) + st->offset));
             if (!txn)
                 c->partial[i][j + 1] = fl_fingerprint(conn);
         }
@@ -294,7 +296,8 @@ static void read_kill_state(PGconn *conn, const migc_catalog *cat,
         const char *id = PQgetvalue(res, r, 0);
         const char *state = PQgetvalue(res, r, 1);
         size_t i = (size_t)r;
-        if (i >= cat->count || strcmp(id, cat->migrations[i].id) != 0) {
+        if (i >= cat->count ||
+            strcmp(id, migc_catalog_text(cat, cat->migrations[i].id)) != 0) {
             set_why(ks, "this history row is not the next catalog migration: ",
                     id, NULL);
             break;
@@ -326,28 +329,30 @@ static void print_error(const char *what, migc_result rc, const migc_error *err)
 
 /* Checks that an MIGC_EINTERRUPTED report names the running migration,
  * its file and the statement that did not complete. */
-static bool check_report(const migc_migration *m, unsigned done,
-                         const migc_error *err, char *why, size_t size)
+static bool check_report(const migc_catalog *cat, const migc_migration *m,
+                         unsigned done, const migc_error *err, char *why,
+                         size_t size)
 {
     const migc_script *s = &m->up;
+    const char *id = migc_catalog_text(cat, m->id);
+    const char *file = migc_catalog_text(cat, s->file);
     char text[4096];
     migc_format_error(err, text, sizeof text);
     if (err->code != MIGC_EINTERRUPTED || err->version != m->version ||
-        strcmp(err->id, m->id) != 0) {
+        strcmp(err->id, id) != 0) {
         snprintf(why, size, "the report names migration %s, not %s", err->id,
-                 m->id);
+                 id);
         return false;
     }
-    if (!err->file || strcmp(err->file, s->file) != 0 ||
-        !strstr(text, s->file)) {
-        snprintf(why, size, "the report does not name the file %s", s->file);
+    if (!err->file || strcmp(err->file, file) != 0 || !strstr(text, file)) {
+        snprintf(why, size, "the report does not name the file %s", file);
         return false;
     }
     if (done >= s->statement_count)
         return true; /* no statement left: counted apart */
-    const migc_statement *st = &s->statements[done];
+    const migc_statement *st = migc_script_statements(cat, s) + done;
     if (err->statement_index != done + 1 ||
-        err->statement != s->sql + st->offset ||
+        err->statement != migc_catalog_text(cat, s->sql) + st->offset ||
         err->statement_line != st->line) {
         snprintf(why, size, "the report names statement %u (line %u), not "
                  "statement %u (line %u)", (unsigned)err->statement_index,
@@ -461,7 +466,7 @@ static void run_trial(category *c, int t, PGconn *admin)
         c->interrupted_reports++;
         const migc_migration *m = &cat->migrations[ks.applied];
         char rwhy[256] = "";
-        if (!check_report(m, ks.done, &err, rwhy, sizeof rwhy)) {
+        if (!check_report(cat, m, ks.done, &err, rwhy, sizeof rwhy)) {
             snprintf(why, sizeof why, "MIGC_EINTERRUPTED: %s", rwhy);
             print_error("the next start", rc, &err);
         }
@@ -469,7 +474,8 @@ static void run_trial(category *c, int t, PGconn *admin)
             /* Every statement had completed: show what the report says. */
             c->after_last_statement++;
             printf("  %s: every statement of %s had completed; the report: "
-                   "%s\n", name, m->id, err.message);
+                   "%s\n",
+                   name, migc_catalog_text(cat, m->id), err.message);
         }
         char dropped[256];
         int ndropped = fl_drop_invalid_indexes(conn, dropped, sizeof dropped);
@@ -490,7 +496,7 @@ static void run_trial(category *c, int t, PGconn *admin)
         snprintf(outcome, sizeof outcome,
                  "next start EINTERRUPTED at %s statement %u/%u; %s%s%s"
                  "retry OK (%.2f s)",
-                 m->id, (unsigned)err.statement_index,
+                 migc_catalog_text(cat, m->id), (unsigned)err.statement_index,
                  (unsigned)m->up.statement_count,
                  ndropped > 0 ? "dropped invalid " : "",
                  ndropped > 0 ? dropped : "", ndropped > 0 ? "; " : "",
@@ -531,10 +537,11 @@ static void run_trial(category *c, int t, PGconn *admin)
     c->run++;
     char state[64];
     if (ks.running)
-        snprintf(state, sizeof state, "%zu applied, %s running %u/%u%s",
-                 ks.applied, cat->migrations[ks.applied].id, ks.done,
-                 (unsigned)cat->migrations[ks.applied].up.statement_count,
-                 inflight ? "+1" : "");
+        snprintf(
+            state, sizeof state, "%zu applied, %s running %u/%u%s", ks.applied,
+            migc_catalog_text(cat, cat->migrations[ks.applied].id), ks.done,
+            (unsigned)cat->migrations[ks.applied].up.statement_count,
+            inflight ? "+1" : "");
     else
         snprintf(state, sizeof state, "%zu applied", ks.applied);
     if (why[0]) {

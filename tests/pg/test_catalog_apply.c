@@ -58,24 +58,28 @@ static long long query_int(PGconn *conn, const char *sql)
 
 /* Applies a script statement by statement, in the transaction mode the
  * catalog gives it. */
-static bool run_script(PGconn *conn, const migc_script *s, bool extended)
+static bool run_script(PGconn *conn, const migc_catalog *cat,
+                       const migc_script *s, bool extended)
 {
-    CHECK(s->sql[s->length] == '\0');
+    const char *sql = migc_catalog_text(cat, s->sql);
+    const char *file = migc_catalog_text(cat, s->file);
+    const migc_statement *statements = migc_script_statements(cat, s);
+    CHECK(sql[s->length] == '\0');
     bool in_txn = s->transaction != MIGC_TRANSACTION_NONE;
-    if (in_txn && !exec_ok(conn, "BEGIN", s->file, false))
+    if (in_txn && !exec_ok(conn, "BEGIN", file, false))
         return false;
     for (uint32_t i = 0; i < s->statement_count; i++) {
-        const migc_statement *st = &s->statements[i];
+        const migc_statement *st = &statements[i];
         if (st->flags & MIGC_STMT_SKIP)
             continue;
-        const char *text = s->sql + st->offset;
+        const char *text = sql + st->offset;
         CHECK(text[st->length] == '\0');
-        if (!exec_ok(conn, text, s->file, extended)) {
-            exec_ok(conn, "ROLLBACK", s->file, false);
+        if (!exec_ok(conn, text, file, extended)) {
+            exec_ok(conn, "ROLLBACK", file, false);
             return false;
         }
     }
-    return !in_txn || exec_ok(conn, "COMMIT", s->file, false);
+    return !in_txn || exec_ok(conn, "COMMIT", file, false);
 }
 
 /* Relations, routines and types in any schema of the user's, plus those
@@ -108,7 +112,7 @@ static void apply_catalog(const migc_catalog *cat, const char *db,
     CHECK(cat->count > 0);
 
     for (size_t i = 0; i < cat->count; i++)
-        CHECK(run_script(conn, &cat->migrations[i].up, extended));
+        CHECK(run_script(conn, cat, &cat->migrations[i].up, extended));
     for (const char *const *t = tables; *t; t++) {
         char sql[256];
         snprintf(sql, sizeof sql,
@@ -121,8 +125,8 @@ static void apply_catalog(const migc_catalog *cat, const char *db,
 
     for (size_t i = cat->count; i-- > 0;) {
         const migc_script *down = &cat->migrations[i].down;
-        if (down->sql)
-            CHECK(run_script(conn, down, extended));
+        if (down->sql != MIGC_NO_TEXT)
+            CHECK(run_script(conn, cat, down, extended));
     }
     CHECK_INT(query_int(conn, count_objects), 0);
     PQfinish(conn);

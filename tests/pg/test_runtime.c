@@ -180,27 +180,32 @@ typedef struct synthetic {
     migc_catalog cat;
     migc_migration *ms;
     migc_statement st;
-    char (*ids)[24];
+    char *text; /* "SELECT 1;", "synthetic", the file, then the ids */
 } synthetic;
 
 static void synthetic_init(synthetic *s, size_t n)
 {
+    static const char fixed[] = "SELECT 1;\0synthetic\0synthetic.up.sql";
     memset(s, 0, sizeof *s);
     s->ms = calloc(n, sizeof *s->ms);
-    s->ids = calloc(n, sizeof *s->ids);
+    s->text = calloc(sizeof fixed + 24 * n, 1);
+    CHECK(s->ms && s->text);
+    memcpy(s->text, fixed, sizeof fixed);
+    size_t len = sizeof fixed;
     s->st = (migc_statement){0, 9, 1, 1, 0};
     for (size_t i = 0; i < n; i++) {
         migc_migration *m = &s->ms[i];
-        snprintf(s->ids[i], sizeof s->ids[i], "%zu", i + 1);
         m->version = (int64_t)i + 1;
-        m->id = s->ids[i];
-        m->name = "synthetic";
-        m->up.sql = "SELECT 1;";
+        m->id = (uint32_t)len;
+        len += (size_t)sprintf(s->text + len, "%zu", i + 1) + 1;
+        m->name = 10;
+        m->up.sql = 0;
         m->up.length = 9;
+        m->up.first_statement = 0;
         m->up.statement_count = 1;
-        m->up.statements = &s->st;
         m->up.first_line = 1;
-        m->up.file = "synthetic.up.sql";
+        m->up.file = 20;
+        m->down.sql = m->down.file = MIGC_NO_TEXT;
         for (int k = 0; k < MIGC_SHA256_SIZE; k++) {
             m->up.sha256[k] = (unsigned char)(i * 7 + (size_t)k);
             m->chain_sha256[k] = (unsigned char)(i * 13 + (size_t)k);
@@ -213,12 +218,16 @@ static void synthetic_init(synthetic *s, size_t n)
     s->cat.migc_version = MIGC_VERSION_STRING;
     s->cat.count = n;
     s->cat.migrations = s->ms;
+    s->cat.statements = &s->st;
+    s->cat.statement_count = 1;
+    s->cat.text = s->text;
+    s->cat.text_length = len;
 }
 
 static void synthetic_free(synthetic *s)
 {
     free(s->ms);
-    free(s->ids);
+    free(s->text);
 }
 
 static long file_size(const char *path)
@@ -275,6 +284,71 @@ static void test_noop_round_trips(size_t n)
     CHECK_INT(statements_logged(log, before, PQbackendPID(conn)), 1);
     r = PQexec(conn, "SET log_statement = 'none'");
     PQclear(r);
+    synthetic_free(&s);
+    PQfinish(conn);
+}
+
+/* ---- malformed catalogs ------------------------------------------------ */
+
+/* migc_up on a malformed catalog: MIGC_ECATALOG, and nothing created. */
+static void check_malformed(PGconn *conn, const migc_catalog *cat)
+{
+    migc_error err;
+    CHECK_INT(migc_up(conn, cat, NULL, &err), MIGC_ECATALOG);
+    CHECK_STR(err.message,
+              "the catalog is not a valid migc catalog of ABI 2");
+    CHECK_INT(number(conn, "SELECT count(*) FROM pg_class WHERE relname = "
+                           "'migc_history'"),
+              0);
+}
+
+static void test_malformed_catalog(void)
+{
+    th_case("a malformed catalog is refused before anything is done");
+    PGconn *conn = fresh_database("malformed");
+    synthetic s;
+    synthetic_init(&s, 3);
+    migc_error err;
+
+    migc_catalog bad = s.cat;
+    bad.abi = 1; /* generated for another layout */
+    check_malformed(conn, &bad);
+    check_malformed(conn, NULL);
+    bad = s.cat;
+    bad.text = NULL;
+    check_malformed(conn, &bad);
+    /* an id outside the text */
+    s.ms[1].id = (uint32_t)s.cat.text_length;
+    check_malformed(conn, &s.cat);
+    /* the same version and id twice, then out of order */
+    s.ms[1].id = s.ms[2].id;
+    s.ms[1].version = 3;
+    check_malformed(conn, &s.cat);
+    s.ms[1].id = s.ms[0].id + 2;
+    s.ms[1].version = 9;
+    check_malformed(conn, &s.cat);
+    s.ms[1].version = 2;
+    /* statements outside the statements array */
+    s.ms[2].up.first_statement = 1;
+    check_malformed(conn, &s.cat);
+    s.ms[2].up.first_statement = 0;
+    /* a script longer than the text */
+    s.ms[0].up.length = (uint32_t)s.cat.text_length;
+    check_malformed(conn, &s.cat);
+    s.ms[0].up.length = 9;
+    CHECK_STR(migc_catalog_text(&s.cat, s.ms[1].id), "2");
+
+    CHECK_INT(migc_up(conn, &s.cat, NULL, &err), MIGC_OK);
+    CHECK_INT(number(conn, "SELECT count(*) FROM migc_history"), 3);
+    /* A start with nothing to do reads only the newest migration's entry
+     * (constant time); anything that reads the history checks it all. */
+    s.ms[0].name = (uint32_t)s.cat.text_length + 5;
+    CHECK_INT(migc_up(conn, &s.cat, NULL, &err), MIGC_OK);
+    migc_status_report *report = NULL;
+    CHECK_INT(migc_status(conn, &s.cat, NULL, &report, &err), MIGC_ECATALOG);
+    CHECK(report == NULL);
+    CHECK_INT(migc_down(conn, &s.cat, NULL, 1, &err), MIGC_ECATALOG);
+    CHECK_INT(number(conn, "SELECT count(*) FROM migc_history"), 3);
     synthetic_free(&s);
     PQfinish(conn);
 }
@@ -1223,6 +1297,7 @@ int main(void)
     test_edited_migration();
     test_noop_round_trips(10);
     test_noop_round_trips(5000);
+    test_malformed_catalog();
     test_plan();
     test_settings_do_not_leak();
     test_down_force_status();

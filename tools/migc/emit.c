@@ -21,7 +21,8 @@ bool mc_is_c_identifier(const char *s)
     static const char *const reserved[] = {
         "migc_format", "migc_transaction_mode", "migc_statement",
         "migc_script", "migc_migration", "migc_catalog", "migc_version",
-        "migc_catalog_find", "migc_catalog_check", "migc_result",
+        "migc_catalog_find", "migc_catalog_check", "migc_catalog_text",
+        "migc_script_statements", "migc_result",
         "migc_error", "migc_options", "migc_log_fn", "migc_state",
         "migc_status_entry", "migc_status_report", "migc_output_format",
         "migc_strerror", "migc_format_error", "migc_up", "migc_down",
@@ -43,11 +44,11 @@ bool mc_is_c_identifier(const char *s)
             return false;
     size_t n = strlen(s);
     /* *_t names belong to the C library and POSIX; migc__ to generated
-     * code; a leading underscore and capital to the implementation. */
+     * code; MIGC_ to the headers' macros and constants; a leading
+     * underscore and capital to the implementation. */
     if ((n > 2 && strcmp(s + n - 2, "_t") == 0) ||
-        strncmp(s, "migc__", 6) == 0 || (s[0] == '_' && (s[1] == '_' ||
-                                                         (s[1] >= 'A' &&
-                                                          s[1] <= 'Z'))))
+        strncmp(s, "migc__", 6) == 0 || strncmp(s, "MIGC_", 5) == 0 ||
+        (s[0] == '_' && (s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z'))))
         return false;
     for (; *s; s++) {
         char c = *s;
@@ -61,85 +62,118 @@ bool mc_is_c_identifier(const char *s)
 /* Source bytes a literal piece holds before it ends at a line break:
  * gcc's time goes with the number of tokens more than with their length,
  * and one piece per source line made the output several times slower to
- * compile.  (Every piece stays under ROW_BYTES, ISO C's 4095-byte
- * guarantee for one literal being met by the rows of emit_string.) */
+ * compile.  (Every piece stays within its row, so ISO C's 4095-byte
+ * guarantee for one literal is met by the rows.) */
 #define PIECE_BYTES 1024
 
-/* Appends data as the contents of C string literals, each piece on its own
- * output line, indented: a piece ends with each statement (its NUL) and at
- * the first line break past PIECE_BYTES. */
-static void escape_literal(mc_buf *out, const char *data, size_t len)
+/* Writes s inside a C comment: a "*" "/" in it would end the comment. */
+static void comment_text(FILE *out, const char *s)
 {
-    mc_buf_puts(out, "    \"");
-    char prev = 0;
-    size_t piece = 0;
-    bool open = true;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)data[i];
-        piece++;
-        if (c == '\0' || (c == '\n' && piece >= PIECE_BYTES)) {
-            mc_buf_puts(out, c ? "\\n\"" : "\\000\"");
-            open = i + 1 < len;
-            mc_buf_puts(out, open ? "\n    \"" : "\n");
-            prev = 0;
-            piece = 0;
-            continue;
-        }
-        switch (c) {
-        case '\n': mc_buf_puts(out, "\\n"); break;
-        case '"': mc_buf_puts(out, "\\\""); break;
-        case '\\': mc_buf_puts(out, "\\\\"); break;
-        case '\t': mc_buf_puts(out, "\\t"); break;
-        case '?':
-            /* "??x" could be a trigraph in strict ISO modes. */
-            mc_buf_puts(out, prev == '?' ? "\\?" : "?");
-            break;
-        default:
-            if (c >= 0x20 && c < 0x7f)
-                mc_buf_putc(out, (char)c);
-            else
-                mc_buf_printf(out, "\\%03o", c);
-        }
-        prev = (char)c;
+    for (; *s; s++) {
+        fputc(*s, out);
+        if (s[0] == '*' && s[1] == '/')
+            fputc(' ', out);
     }
-    if (open)
-        mc_buf_puts(out, "\"\n");
 }
 
-/* Emits `static const char name[] = ...;` (or rows, for large data) and
- * returns the C expression for a `const char *` to it. */
-static const char *emit_string(mc_emitter *e, const char *name,
-                               const char *data, size_t len, char *expr,
-                               size_t expr_size)
+/* Ends the open literal piece of the text array, if any. */
+static void close_piece(mc_emitter *e, mc_buf *t)
+{
+    if (e->piece_open)
+        mc_buf_puts(t, "\"\n");
+    e->piece_open = false;
+}
+
+/* Appends len bytes to the catalog's text: the one array
+ * `migc__text[][ROW_BYTES]`, opened by the first call, whose rows are
+ * literal pieces.  A piece ends with each NUL (a statement's or a
+ * string's end) and at the first line break past PIECE_BYTES; a row ends
+ * after ROW_BYTES bytes, in the middle of a string if need be, since the
+ * rows are contiguous. */
+static void text_put(mc_emitter *e, const char *data, size_t len)
 {
     mc_buf *t = &e->text;
     t->len = 0;
-    if (len <= ROW_BYTES) {
-        mc_buf_printf(t, "static const char %s[] =\n", name);
-        escape_literal(t, data, len);
-        mc_buf_puts(t, ";\n");
-        snprintf(expr, expr_size, "%s", name);
-    } else {
-        /* The zero padding of the last row terminates the string; add an
-         * empty row when the data fills the last one exactly. */
-        mc_buf_printf(t, "static const char %s[][%d] = {\n", name, ROW_BYTES);
-        for (size_t off = 0; off < len; off += ROW_BYTES) {
-            size_t n = len - off < ROW_BYTES ? len - off : ROW_BYTES;
-            mc_buf_puts(t, "  /* row */\n");
-            escape_literal(t, data + off, n);
+    if (!e->text_open) {
+        mc_buf_printf(t, "static const char migc__text[][%d] = {\n",
+                      ROW_BYTES);
+        e->text_open = true;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (e->row_fill == ROW_BYTES) {
+            close_piece(e, t);
             mc_buf_puts(t, "  ,\n");
-            /* Write row by row: the escaped text of a huge script is
-             * never held whole. */
+            e->row_fill = 0;
+        }
+        if (!e->piece_open) {
+            mc_buf_puts(t, "    \"");
+            e->piece_open = true;
+            e->piece = 0;
+            e->prev = 0;
+        }
+        unsigned char c = (unsigned char)data[i];
+        e->row_fill++;
+        e->piece++;
+        if (c == '\0' || (c == '\n' && e->piece >= PIECE_BYTES)) {
+            mc_buf_puts(t, c ? "\\n" : "\\000");
+            close_piece(e, t);
+            continue;
+        }
+        switch (c) {
+        case '\n': mc_buf_puts(t, "\\n"); break;
+        case '"': mc_buf_puts(t, "\\\""); break;
+        case '\\': mc_buf_puts(t, "\\\\"); break;
+        case '\t': mc_buf_puts(t, "\\t"); break;
+        case '?':
+            /* "??x" could be a trigraph in strict ISO modes. */
+            mc_buf_puts(t, e->prev == '?' ? "\\?" : "?");
+            break;
+        default:
+            if (c >= 0x20 && c < 0x7f)
+                mc_buf_putc(t, (char)c);
+            else
+                mc_buf_printf(t, "\\%03o", c);
+        }
+        e->prev = (char)c;
+        if (t->len >= 65536) {
+            /* The escaped text of a huge script is never held whole. */
             fwrite(t->data, 1, t->len, e->out);
             t->len = 0;
         }
-        if (len % ROW_BYTES == 0)
-            mc_buf_puts(t, "    \"\",\n");
-        mc_buf_puts(t, "};\n");
-        snprintf(expr, expr_size, "(const char *)%s", name);
     }
     fwrite(t->data, 1, t->len, e->out);
-    return expr;
+    t->len = 0;
+}
+
+/* Appends len bytes and a NUL to the catalog's text; returns their
+ * offset, or MIGC_NO_TEXT when the text would outgrow 32-bit offsets
+ * (reported by mc_emit_end). */
+static uint32_t text_add(mc_emitter *e, const char *data, size_t len)
+{
+    if (e->too_large || len >= (size_t)MIGC_NO_TEXT - e->text_length) {
+        e->too_large = true;
+        return MIGC_NO_TEXT;
+    }
+    uint32_t at = (uint32_t)e->text_length;
+    text_put(e, data, len);
+    text_put(e, "", 1);
+    e->text_length += len + 1;
+    return at;
+}
+
+/* Writes a comment line into the text array before a script. */
+static void text_comment(mc_emitter *e, const char *what)
+{
+    if (!e->text_open)
+        text_put(e, "", 0);
+    mc_buf t = {0};
+    close_piece(e, &t);
+    if (t.len)
+        fwrite(t.data, 1, t.len, e->out);
+    mc_buf_free(&t);
+    fputs("    /* ", e->out);
+    comment_text(e->out, what);
+    fputs(" */\n", e->out);
 }
 
 /* A hash as a string literal of exactly MIGC_SHA256_SIZE bytes (ISO C
@@ -179,12 +213,13 @@ static void emit_c_string(FILE *out, const char *s)
     mc_buf_free(&b);
 }
 
-/* Emits one script's arrays and spools its migc_script initializer. */
+/* Appends one script's text and statements and spools its migc_script
+ * initializer. */
 static void emit_script(mc_emitter *e, const mc_script *s, const char *half)
 {
     FILE *rows = e->rows;
     if (!s->present) {
-        fputs("     {NULL, 0, 0, NULL, 0, 0, 0, NULL, {0}}", rows);
+        fputs("     {MIGC_NO_TEXT, 0, 0, 0, 0, 0, 0, MIGC_NO_TEXT, {0}}", rows);
         return;
     }
     const mc_section *sec = s->section;
@@ -192,15 +227,19 @@ static void emit_script(mc_emitter *e, const mc_script *s, const char *half)
                                        sizeof *stmts);
     e->image.len = 0;
     uint32_t flags = mc_script_image(s, &e->image, stmts);
-    const char *image = e->image.data ? e->image.data : "";
-
-    char name[64], expr[96];
-    snprintf(name, sizeof name, "migc__m%zu_%s", e->index, half);
-    fprintf(e->out, "/* %s */\n", s->catalog_path);
-    emit_string(e, name, image, e->image.len, expr, sizeof expr);
+    char *what = mc_xasprintf("%s, %s", s->catalog_path, half);
+    text_comment(e, what);
+    free(what);
+    /* The single-file formats' down shares the up's file. */
+    uint32_t file = e->last_file && strcmp(e->last_file, s->catalog_path) == 0
+                        ? e->last_file_offset
+                        : text_add(e, s->catalog_path, strlen(s->catalog_path));
+    e->last_file = s->catalog_path;
+    e->last_file_offset = file;
+    uint32_t sql = text_add(e, e->image.data ? e->image.data : "",
+                            e->image.len);
     /* The statements of every script go into one array (spooled, written
-     * before the table): one declaration instead of one per script, which
-     * the C compiler pays for. */
+     * after the text). */
     size_t first = e->statement_count;
     for (size_t i = 0; i < sec->count; i++)
         fprintf(e->statements, "    {%u, %u, %u, %u, 0x%x},\n",
@@ -208,17 +247,10 @@ static void emit_script(mc_emitter *e, const mc_script *s, const char *half)
                 (unsigned)stmts[i].line, (unsigned)stmts[i].column,
                 (unsigned)stmts[i].flags);
     e->statement_count += sec->count;
-    fputc('\n', e->out);
-
-    fprintf(rows, "     {%s, %zu, %zu, ", expr, e->image.len, sec->count);
-    if (sec->count)
-        fprintf(rows, "migc__statements + %zu", first);
-    else
-        fputs("NULL", rows);
-    fprintf(rows, ", %u, %d, 0x%x,\n      ", (unsigned)sec->first_line,
-            (int)s->plan.mode, (unsigned)flags);
-    emit_c_string(rows, s->catalog_path);
-    fputs(",\n      ", rows);
+    fprintf(rows, "     {%lu, %zu, %zu, %zu, %u, %d, 0x%x, %lu,\n      ",
+            (unsigned long)sql, e->image.len, first, sec->count,
+            (unsigned)sec->first_line, (int)s->plan.mode, (unsigned)flags,
+            (unsigned long)file);
     emit_hash(rows, s->sha256);
     fputc('}', rows);
     free(stmts);
@@ -237,8 +269,11 @@ bool mc_emit_begin(mc_emitter *e, FILE *out, const char *symbol,
                      strerror(errno));
         return false;
     }
+    fprintf(out, "/* Generated by migc %s from the %s migrations in \"",
+            MIGC_VERSION_STRING, mc_format_name(f->format));
+    comment_text(out, f->label);
     fprintf(out,
-            "/* Generated by migc %s from the %s migrations in \"%s\".\n"
+            "\".\n"
             " * Do not edit: edit the migrations and rebuild. */\n"
             "#include <stddef.h>\n"
             "#include <migc/catalog.h>\n"
@@ -247,7 +282,6 @@ bool mc_emit_begin(mc_emitter *e, FILE *out, const char *symbol,
             "#error \"this catalog was generated for migc catalog ABI %d: "
             "regenerate it with the migc that matches <migc/catalog.h>\"\n"
             "#endif\n\n",
-            MIGC_VERSION_STRING, mc_format_name(f->format), f->label,
             MIGC_CATALOG_ABI, MIGC_CATALOG_ABI);
     return true;
 }
@@ -255,11 +289,11 @@ bool mc_emit_begin(mc_emitter *e, FILE *out, const char *symbol,
 void mc_emit_migration(mc_emitter *e, const mc_migration *m)
 {
     const mc_entry *en = m->entry;
-    fprintf(e->rows, "    {%lldLL, ", (long long)en->version);
-    emit_c_string(e->rows, en->id);
-    fputs(", ", e->rows);
-    emit_c_string(e->rows, en->title);
-    fputs(",\n", e->rows);
+    e->last_file = NULL; /* shared within one migration only */
+    uint32_t id = text_add(e, en->id, strlen(en->id));
+    uint32_t name = text_add(e, en->title, strlen(en->title));
+    fprintf(e->rows, "    {%lldLL, %lu, %lu,\n", (long long)en->version,
+            (unsigned long)id, (unsigned long)name);
     emit_script(e, &m->up, "up");
     fputs(",\n", e->rows);
     emit_script(e, &m->down, "down");
@@ -289,6 +323,20 @@ bool mc_emit_end(mc_emitter *e, const mc_folder *f,
 {
     FILE *out = e->out;
     bool ok = true;
+    if (e->too_large) {
+        mc_diag_file(d, MC_ERROR, f->dir,
+                     "the migrations' text is larger than 4 GiB, the limit "
+                     "of a catalog");
+        ok = false;
+    }
+    if (e->text_open) {
+        mc_buf t = {0};
+        close_piece(e, &t);
+        if (t.len)
+            fwrite(t.data, 1, t.len, out);
+        mc_buf_free(&t);
+        fputs("};\n\n", out);
+    }
     if (e->statement_count) {
         fprintf(out, "static const migc_statement migc__statements[%zu] = {\n",
                 e->statement_count);
@@ -311,8 +359,12 @@ bool mc_emit_end(mc_emitter *e, const mc_folder *f,
     emit_c_string(out, f->label);
     fputs(", ", out);
     emit_c_string(out, MIGC_VERSION_STRING);
-    fprintf(out, ",\n    %zu, %s,\n    ", e->index,
-            e->index ? "migc__migrations" : "NULL");
+    fprintf(out, ",\n    %zu, %s,\n    %s, %zu,\n    %s, %zu,\n    ",
+            e->index, e->index ? "migc__migrations" : "NULL",
+            e->statement_count ? "migc__statements" : "NULL",
+            e->statement_count,
+            e->text_open ? "(const char *)migc__text" : "NULL",
+            e->text_length);
     emit_hash(out, chain);
     fputs("\n};\n", out);
     mc_emit_abort(e);

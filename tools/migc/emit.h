@@ -3,16 +3,19 @@
  *
  * The generated C is deterministic (same input, same bytes: no timestamps,
  * no absolute paths, migrations in their sorted order) and compiles
- * warning-free under -std=c11 -Wall -Wextra -Werror -pedantic.  SQL is
- * embedded as string literals, one source line per literal piece, which
- * compilers read far faster than `xxd -i` byte lists.  ISO C only promises
- * string literals of 4095 characters, so a larger script becomes a
- * two-dimensional char array of 4000-byte rows: contiguous, NUL-terminated
- * by the zero padding of its last row, and passed to libpq as one string.
+ * warning-free under -std=c11 -Wall -Wextra -Werror -pedantic.  Its tables
+ * hold no pointers (see <migc/catalog.h>): every string -- ids, names,
+ * file paths and the SQL -- goes into one text array, and every statement
+ * into one statements array, which the tables index.  The text is
+ * embedded as string literals, which compilers read far faster than
+ * `xxd -i` byte lists.  ISO C only promises string literals of 4095
+ * characters, so the text array is two-dimensional, of 4000-byte rows:
+ * contiguous, each string in it ending with its own NUL.
  *
- * Migrations are emitted one at a time as they are loaded; their table rows
- * are spooled to a temporary file and appended at the end, so memory does
- * not grow with the folder.
+ * Migrations are emitted one at a time as they are loaded: their text is
+ * written at once, their table rows and statements are spooled to
+ * temporary files and appended at the end, so memory does not grow with
+ * the folder.
  */
 #ifndef MIGC_EMIT_H
 #define MIGC_EMIT_H
@@ -32,6 +35,17 @@ typedef struct mc_emitter {
     size_t index;       /* migrations emitted so far */
     mc_buf image;       /* scratch: one script's image */
     mc_buf text;        /* scratch: its escaped C text */
+    /* The text array, written as migrations come. */
+    bool text_open;     /* its declaration is written */
+    size_t text_length; /* bytes so far, NULs included */
+    size_t row_fill;    /* bytes in its current row */
+    bool piece_open;    /* a literal piece is open */
+    size_t piece;       /* bytes in that piece */
+    char prev;          /* the piece's previous byte ("??" trigraphs) */
+    bool too_large;     /* the text outgrew 32-bit offsets */
+    const char *last_file;     /* the up script's file, while its down is
+                                  emitted (borrowed) */
+    uint32_t last_file_offset; /* and its offset in the text */
 } mc_emitter;
 
 /* Starts a catalog named `symbol` for folder f, writing to out.  Returns
@@ -39,7 +53,8 @@ typedef struct mc_emitter {
 bool mc_emit_begin(mc_emitter *e, FILE *out, const char *symbol,
                    const mc_folder *f, mc_diag *d);
 
-/* Emits the arrays of migration m and spools its table row. */
+/* Emits the text of migration m and spools its table row and
+ * statements. */
 void mc_emit_migration(mc_emitter *e, const mc_migration *m);
 
 /* Writes the migration table and the catalog; `chain` is the chain hash of

@@ -3,76 +3,66 @@
 #include <stddef.h>
 #include <migc/catalog.h>
 
-#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != 1
-#error "this catalog was generated for migc catalog ABI 1: regenerate it with the migc that matches <migc/catalog.h>"
+#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != 2
+#error "this catalog was generated for migc catalog ABI 2: regenerate it with the migc that matches <migc/catalog.h>"
 #endif
 
-/* dbmate/20240301100000_create_warehouses.sql */
-static const char migc__m0_up[] =
+static const char migc__text[][4000] = {
+    "20240301100000\000"
+    "create_warehouses\000"
+    /* dbmate/20240301100000_create_warehouses.sql, up */
+    "dbmate/20240301100000_create_warehouses.sql\000"
     "CREATE SCHEMA inventory;\000"
     "CREATE TABLE inventory.warehouses (\n    id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    code        text    NOT NULL UNIQUE,\n    name        text    NOT NULL,\n    \"bin;slot\"  text,\n    export_dir  text    NOT NULL DEFAULT 'C:\\exports\\',\n    flags       bit(4)  NOT NULL DEFAULT B'1010',\n    mask        bit(8)  NOT NULL DEFAULT X'1F'\n);\000"
-    "INSERT INTO inventory.warehouses (code, name, \"bin;slot\") VALUES\n    ('AMS', 'it''s; ok', 'A-1;B-2'),\n    ('UNI', U&'d\\0061t\\+000061', NULL),\n    ('TYO', '\346\235\261\344\272\254\345\200\211\345\272\253 (Gr\303\274\303\237e)', E'row\\t3; it\\'s; here');"
-;
-
-/* dbmate/20240301100000_create_warehouses.sql */
-static const char migc__m0_down[] =
+    "INSERT INTO inventory.warehouses (code, name, \"bin;slot\") VALUES\n    ('AMS', 'it''s; ok', 'A-1;B-2'),\n    ('UNI', U&'d\\0061t\\+000061', NULL),\n    ('TYO', '\346\235\261\344\272\254\345\200\211\345\272\253 (Gr\303\274\303\237e)', E'row\\t3; it\\'s; here');\000"
+    /* dbmate/20240301100000_create_warehouses.sql, down */
     "DROP TABLE inventory.warehouses;\000"
-    "DROP SCHEMA inventory;"
-;
-
-/* dbmate/20240302110000_stock_levels.sql */
-static const char migc__m1_up[] =
+    "DROP SCHEMA inventory;\000"
+    "20240302110000\000"
+    "stock_levels\000"
+    /* dbmate/20240302110000_stock_levels.sql, up */
+    "dbmate/20240302110000_stock_levels.sql\000"
     "CREATE TABLE inventory.stock (\n    warehouse_id   integer       NOT NULL REFERENCES inventory.warehouses (id),\n    sku            text          NOT NULL,\n    qty            integer       NOT NULL DEFAULT 0,\n    unit_cost$eur  numeric(10,2) NOT NULL DEFAULT 0,\n    PRIMARY KEY (warehouse_id, sku)\n);\000"
     "CREATE FUNCTION inventory.stock_value(integer) RETURNS numeric\n    LANGUAGE sql STABLE\nAS $$\n    SELECT coalesce(sum(qty * unit_cost$eur), 0)\n    FROM inventory.stock\n    WHERE warehouse_id = $1;\n$$;\000"
-    "CREATE FUNCTION inventory.adjust_stock(p_wh integer, p_sku text, p_delta integer)\n    RETURNS integer\n    LANGUAGE plpgsql\nAS $fn$\nDECLARE\n    new_qty integer;\nBEGIN\n    INSERT INTO inventory.stock AS s (warehouse_id, sku, qty)\n    VALUES (p_wh, p_sku, p_delta)\n    ON CONFLICT (warehouse_id, sku) DO UPDATE SET qty = s.qty + EXCLUDED.qty\n    RETURNING s.qty INTO new_qty;\n    IF new_qty < 0 THEN\n        RAISE EXCEPTION E'negative stock for %; it\\'s %', p_sku, new_qty;\n    END IF;\n    RETURN new_qty;\nEND;\n$fn$;"
-;
-
-/* dbmate/20240302110000_stock_levels.sql */
-static const char migc__m1_down[] =
+    "CREATE FUNCTION inventory.adjust_stock(p_wh integer, p_sku text, p_delta integer)\n    RETURNS integer\n    LANGUAGE plpgsql\nAS $fn$\nDECLARE\n    new_qty integer;\nBEGIN\n    INSERT INTO inventory.stock AS s (warehouse_id, sku, qty)\n    VALUES (p_wh, p_sku, p_delta)\n    ON CONFLICT (warehouse_id, sku) DO UPDATE SET qty = s.qty + EXCLUDED.qty\n    RETURNING s.qty INTO new_qty;\n    IF new_qty < 0 THEN\n        RAISE EXCEPTION E'negative stock for %; it\\'s %', p_sku, new_qty;\n    END IF;\n    RETURN new_qty;\nEND;\n$fn$;\000"
+    /* dbmate/20240302110000_stock_levels.sql, down */
     "DROP FUNCTION inventory.adjust_stock(integer, text, integer);\000"
     "DROP FUNCTION inventory.stock_value(integer);\000"
-    "DROP TABLE inventory.stock;"
-;
-
-/* dbmate/20240303120000_reorder_rules.sql */
-static const char migc__m2_up[] =
+    "DROP TABLE inventory.stock;\000"
+    "20240303120000\000"
+    "reorder_rules\000"
+    /* dbmate/20240303120000_reorder_rules.sql, up */
+    "dbmate/20240303120000_reorder_rules.sql\000"
     "ALTER TABLE inventory.stock ADD COLUMN reorder_at integer NOT NULL DEFAULT 10;\000"
     "CREATE FUNCTION inventory.reorder_status(integer, integer) RETURNS text\n    LANGUAGE sql IMMUTABLE\nBEGIN ATOMIC\n    SELECT CASE\n        WHEN $1 <= 0 THEN 'out of stock; reorder now'\n        WHEN $1 <= $2 THEN 'low'\n        ELSE 'ok'\n    END;\nEND;\000"
-    "CREATE VIEW inventory.reorder_report AS\nSELECT w.code, s.sku, s.qty, inventory.reorder_status(s.qty, s.reorder_at) AS status\nFROM inventory.stock AS s\nJOIN inventory.warehouses AS w ON w.id = s.warehouse_id;"
-;
-
-/* dbmate/20240303120000_reorder_rules.sql */
-static const char migc__m2_down[] =
+    "CREATE VIEW inventory.reorder_report AS\nSELECT w.code, s.sku, s.qty, inventory.reorder_status(s.qty, s.reorder_at) AS status\nFROM inventory.stock AS s\nJOIN inventory.warehouses AS w ON w.id = s.warehouse_id;\000"
+    /* dbmate/20240303120000_reorder_rules.sql, down */
     "DROP VIEW inventory.reorder_report;\000"
     "DROP FUNCTION inventory.reorder_status(integer, integer);\000"
-    "ALTER TABLE inventory.stock DROP COLUMN reorder_at;"
-;
-
-/* dbmate/20240304130000_stock_sku_index.sql */
-static const char migc__m3_up[] =
-    "CREATE INDEX CONCURRENTLY stock_sku_idx ON inventory.stock (sku);"
-;
-
-/* dbmate/20240304130000_stock_sku_index.sql */
-static const char migc__m3_down[] =
-    "DROP INDEX CONCURRENTLY IF EXISTS inventory.stock_sku_idx;"
-;
-
-/* dbmate/20240305140000_stock_movements.sql */
-static const char migc__m4_up[] =
+    "ALTER TABLE inventory.stock DROP COLUMN reorder_at;\000"
+    "20240304130000\000"
+    "stock_sku_index\000"
+    /* dbmate/20240304130000_stock_sku_index.sql, up */
+    "dbmate/20240304130000_stock_sku_index.sql\000"
+    "CREATE INDEX CONCURRENTLY stock_sku_idx ON inventory.stock (sku);\000"
+    /* dbmate/20240304130000_stock_sku_index.sql, down */
+    "DROP INDEX CONCURRENTLY IF EXISTS inventory.stock_sku_idx;\000"
+    "20240305140000\000"
+    "stock_movements\000"
+    /* dbmate/20240305140000_stock_movements.sql, up */
+    "dbmate/20240305140000_stock_movements.sql\000"
     "CREATE TABLE inventory.movements (\n    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    warehouse_id  integer     NOT NULL,\n    sku           text        NOT NULL,\n    delta         integer     NOT NULL,\n    \"note;text\"   text,\n    moved_at      timestamptz NOT NULL DEFAULT now()\n);\000"
     "CREATE FUNCTION inventory.log_movement() RETURNS trigger\n    LANGUAGE plpgsql\nAS $trg$\nBEGIN\n    /* only real changes /* qty unchanged => nothing; */ get logged; */\n    IF TG_OP = 'UPDATE' AND NEW.qty = OLD.qty THEN\n        RETURN NEW;\n    END IF;\n    INSERT INTO inventory.movements (warehouse_id, sku, delta, \"note;text\")\n    VALUES (NEW.warehouse_id, NEW.sku,\n            NEW.qty - CASE WHEN TG_OP = 'UPDATE' THEN OLD.qty ELSE 0 END,\n            E'auto\\\\logged; it\\'s ' || TG_OP);\n    RETURN NEW;\nEND;\n$trg$;\000"
     "CREATE TRIGGER stock_movement\n    AFTER INSERT OR UPDATE ON inventory.stock\n    FOR EACH ROW EXECUTE FUNCTION inventory.log_movement();\000"
-    "SELECT inventory.adjust_stock(w.id, 'SKU-1', 5) FROM inventory.warehouses AS w;"
-;
-
-/* dbmate/20240305140000_stock_movements.sql */
-static const char migc__m4_down[] =
-    "DELETE FROM inventory.stock WHERE sku = 'SKU-1';\000"
+    "SELECT inventory.adjust_stock(w.id, 'SKU-1', 5) FROM inventory.warehouses AS w;\000"
+    /* dbmate/20240305140000_stock_movements.sql, down */
+    "DELETE FROM"
+  ,
+    " inventory.stock WHERE sku = 'SKU-1';\000"
     "DROP TRIGGER stock_movement ON inventory.stock;\000"
     "DROP FUNCTION inventory.log_movement();\000"
-    "DROP TABLE inventory.movements;"
-;
+    "DROP TABLE inventory.movements;\000"
+};
 
 static const migc_statement migc__statements[27] = {
     {0, 24, 2, 1, 0x0},
@@ -105,44 +95,34 @@ static const migc_statement migc__statements[27] = {
 };
 
 static const migc_migration migc__migrations[5] = {
-    {20240301100000LL, "20240301100000", "create_warehouses",
-     {migc__m0_up, 584, 3, migc__statements + 0, 1, 0, 0x0,
-      "dbmate/20240301100000_create_warehouses.sql",
+    {20240301100000LL, 0, 15,
+     {77, 584, 0, 3, 1, 0, 0x0, 33,
       "\x6d\x24\x2e\x27\xa3\x2d\x8b\x2c\x34\x66\xbe\x30\xc8\xf7\x07\x97\x85\x84\x8a\x77\xfc\x98\x36\xd5\xf0\x7e\x33\x76\xf2\x4e\x7e\xa9"},
-     {migc__m0_down, 55, 2, migc__statements + 3, 21, 0, 0x0,
-      "dbmate/20240301100000_create_warehouses.sql",
+     {662, 55, 3, 2, 21, 0, 0x0, 33,
       "\x3c\x37\x7a\x05\x1b\x6f\x3c\xa9\xe5\x02\xc0\x72\x0d\x5b\x90\x57\xc6\xd2\xf2\xdc\xd1\xbe\xd2\x86\x17\x03\x56\x15\x75\x4a\x16\x43"},
      "\xc3\x2d\x6e\x5c\x5e\x08\xe7\x15\x1f\x1f\x89\x10\x48\x7e\xb2\xf1\x63\x45\xd1\x82\xd2\x0b\xa5\xf9\x81\xca\x24\x2c\x29\x42\x05\x9d"},
-    {20240302110000LL, "20240302110000", "stock_levels",
-     {migc__m1_up, 1012, 3, migc__statements + 5, 1, 0, 0x0,
-      "dbmate/20240302110000_stock_levels.sql",
+    {20240302110000LL, 718, 733,
+     {785, 1012, 5, 3, 1, 0, 0x0, 746,
       "\xd6\x1c\x68\x3b\x0e\x89\x03\xb6\x2f\xe4\xef\x13\x31\x11\x26\x97\x2d\x90\x2e\xdf\x4a\xf2\x0f\x18\x1d\x84\x8d\xee\x26\x2e\x8b\xcb"},
-     {migc__m1_down, 135, 3, migc__statements + 8, 37, 0, 0x0,
-      "dbmate/20240302110000_stock_levels.sql",
+     {1798, 135, 8, 3, 37, 0, 0x0, 746,
       "\xa6\xfb\xc7\xf4\x06\x6b\xe8\x73\x52\xda\xa3\x7b\x91\x19\x04\x6c\x44\xac\xc1\x92\x14\xa1\x77\x51\x62\x24\x1a\xf4\x7d\xc7\x70\x48"},
      "\xbb\x8b\xd1\x61\xb8\xb7\xc6\x95\xa3\xac\x1b\x42\x6e\xe3\x27\x08\xfb\xc2\x62\xb1\xbc\x3e\x68\xa5\x3a\x3c\x0f\x06\xd8\xe6\xb3\xd7"},
-    {20240303120000LL, "20240303120000", "reorder_rules",
-     {migc__m2_up, 533, 3, migc__statements + 11, 1, 0, 0x0,
-      "dbmate/20240303120000_reorder_rules.sql",
+    {20240303120000LL, 1934, 1949,
+     {2003, 533, 11, 3, 1, 0, 0x0, 1963,
       "\x42\xa4\x9e\x2d\xec\x21\x5a\x77\x2b\x24\x25\xef\x13\xd0\x5a\x1b\x88\x3c\xbe\xa0\x7c\x41\xdf\x56\x26\xae\x23\xec\xde\x96\xe0\xdc"},
-     {migc__m2_down, 145, 3, migc__statements + 14, 20, 0, 0x0,
-      "dbmate/20240303120000_reorder_rules.sql",
+     {2537, 145, 14, 3, 20, 0, 0x0, 1963,
       "\x43\xc7\x88\x67\x1b\xe3\xe5\x4a\x7d\xc3\x78\xb9\x64\xaf\x4a\x55\xba\x34\x46\xca\x11\x14\x1b\xe9\x09\xad\xdf\xc8\xce\x19\x5d\xe1"},
      "\xb3\x12\xf5\x6f\x31\x0c\x88\x02\x52\xbe\x43\x5a\xc6\x3a\x04\x31\xe8\xb2\xd4\xeb\xf8\xe3\x72\x6b\x67\xa6\x2a\x6e\xb1\xf8\x0c\x45"},
-    {20240304130000LL, "20240304130000", "stock_sku_index",
-     {migc__m3_up, 65, 1, migc__statements + 17, 1, 1, 0x0,
-      "dbmate/20240304130000_stock_sku_index.sql",
+    {20240304130000LL, 2683, 2698,
+     {2756, 65, 17, 1, 1, 1, 0x0, 2714,
       "\x52\xbc\x6f\xba\xad\xf6\xde\x84\x08\x5d\x7b\x01\x48\x20\x94\x2a\x1f\x89\xca\xaa\x87\xe8\xf0\x83\xf6\x16\xdb\x2f\x3c\xca\x13\x17"},
-     {migc__m3_down, 58, 1, migc__statements + 18, 7, 1, 0x0,
-      "dbmate/20240304130000_stock_sku_index.sql",
+     {2822, 58, 18, 1, 7, 1, 0x0, 2714,
       "\xb1\x90\xf5\xed\xd1\xb6\x51\xa5\x8b\x34\x76\x61\x5e\xf5\x35\xa1\x54\x0a\xd9\x5d\x3a\x41\xf3\x82\x8b\x70\xfe\xfd\x31\x0d\xaf\x76"},
      "\x20\x71\xc0\x5b\x19\x72\x36\x91\x3e\x83\xf2\xc4\x4b\xfb\x1f\x7f\x31\xfb\x6a\xf9\x89\xf6\xd8\x6a\x1f\x11\x15\xb2\x99\xa1\xbc\x60"},
-    {20240305140000LL, "20240305140000", "stock_movements",
-     {migc__m4_up, 1034, 4, migc__statements + 19, 1, 0, 0x0,
-      "dbmate/20240305140000_stock_movements.sql",
+    {20240305140000LL, 2881, 2896,
+     {2954, 1034, 19, 4, 1, 0, 0x0, 2912,
       "\xc3\x70\xbb\xd4\xc6\x39\xc9\xf7\x4b\xee\x31\x26\x99\xcc\x52\xca\x26\x9b\x85\xbd\x4a\x18\x9c\x40\x3a\x03\xd3\xdf\x4d\x70\x22\x28"},
-     {migc__m4_down, 168, 4, migc__statements + 23, 36, 0, 0x0,
-      "dbmate/20240305140000_stock_movements.sql",
+     {3989, 168, 23, 4, 36, 0, 0x0, 2912,
       "\x21\x3b\xa5\x31\x5e\x79\x91\x4b\x4e\x89\x64\xa4\x7d\x85\x17\x4a\x1e\xff\x14\xd3\x89\x35\x3d\x8c\xfd\x3e\xf6\xe1\x0e\x02\xe8\x76"},
      "\x4c\x13\x58\x43\x3a\x21\x9d\xe2\xec\xce\x61\xe1\x80\x1e\x96\xff\x5d\x91\x53\x0b\xb5\x1e\x94\xb8\x8d\xa7\x90\x03\x62\xf1\xe0\x28"},
 };
@@ -151,5 +131,7 @@ extern const migc_catalog dbmate_catalog;
 const migc_catalog dbmate_catalog = {
     MIGC_CATALOG_ABI, 4, "dbmate_catalog", "dbmate", "0.1.0",
     5, migc__migrations,
+    migc__statements, 27,
+    (const char *)migc__text, 4158,
     "\x4c\x13\x58\x43\x3a\x21\x9d\xe2\xec\xce\x61\xe1\x80\x1e\x96\xff\x5d\x91\x53\x0b\xb5\x1e\x94\xb8\x8d\xa7\x90\x03\x62\xf1\xe0\x28"
 };

@@ -3,79 +3,67 @@
 #include <stddef.h>
 #include <migc/catalog.h>
 
-#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != 1
-#error "this catalog was generated for migc catalog ABI 1: regenerate it with the migc that matches <migc/catalog.h>"
+#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != 2
+#error "this catalog was generated for migc catalog ABI 2: regenerate it with the migc that matches <migc/catalog.h>"
 #endif
 
-/* goose/20240101120000_create_authors.sql */
-static const char migc__m0_up[] =
+static const char migc__text[][4000] = {
+    "20240101120000\000"
+    "create_authors\000"
+    /* goose/20240101120000_create_authors.sql, up */
+    "goose/20240101120000_create_authors.sql\000"
     "CREATE TABLE authors (\n    id          bigserial PRIMARY KEY,\n    name        text NOT NULL,\n    \"pen;name\"  text,\n    -- a ';' at the end of a comment line, like this one, does not end the statement;\n    bio         text NOT NULL DEFAULT 'it''s; ok',\n    born_on     date\n);\000"
-    "INSERT INTO authors (name, \"pen;name\", bio, born_on) VALUES\n    ('Mori Rintar\305\215', '\346\243\256\351\267\227\345\244\226', E'Novelist\\tand army surgeon; it\\'s; here', DATE '1862-02-17'),\n    ('Gr\303\274\303\237e GmbH', NULL, U&'d\\0061t\\+000061', NULL);"
-;
-
-/* goose/20240101120000_create_authors.sql */
-static const char migc__m0_down[] =
-    "DROP TABLE authors;"
-;
-
-/* goose/20240102090000_author_functions.sql */
-static const char migc__m1_up[] =
+    "INSERT INTO authors (name, \"pen;name\", bio, born_on) VALUES\n    ('Mori Rintar\305\215', '\346\243\256\351\267\227\345\244\226', E'Novelist\\tand army surgeon; it\\'s; here', DATE '1862-02-17'),\n    ('Gr\303\274\303\237e GmbH', NULL, U&'d\\0061t\\+000061', NULL);\000"
+    /* goose/20240101120000_create_authors.sql, down */
+    "DROP TABLE authors;\000"
+    "20240102090000\000"
+    "author_functions\000"
+    /* goose/20240102090000_author_functions.sql, up */
+    "goose/20240102090000_author_functions.sql\000"
     "CREATE FUNCTION author_slug(author_name text) RETURNS text\n    LANGUAGE plpgsql IMMUTABLE STRICT\nAS $body$\nDECLARE\n    s text;\nBEGIN\n    -- 'Gr\303\274\303\237e, \346\235\261\344\272\254!' -> 'gr\303\274\303\237e-\346\235\261\344\272\254'; keep letters and digits, collapse the rest;\n    s := lower(regexp_replace(author_name, '[^[:alnum:]]+', '-', 'g'));\n    RETURN trim(BOTH '-' FROM s);\nEND;\n$body$;\000"
-    "CREATE FUNCTION rename_author_column(old_name text, new_name text) RETURNS void\n    LANGUAGE plpgsql\nAS $outer$\nBEGIN\n    EXECUTE format($inner$ALTER TABLE authors RENAME COLUMN %I TO %I;$inner$, old_name, new_name);\n    RAISE NOTICE 'renamed %; now %', old_name, new_name;\nEND;\n$outer$"
-;
-
-/* goose/20240102090000_author_functions.sql */
-static const char migc__m1_down[] =
+    "CREATE FUNCTION rename_author_column(old_name text, new_name text) RETURNS void\n    LANGUAGE plpgsql\nAS $outer$\nBEGIN\n    EXECUTE format($inner$ALTER TABLE authors RENAME COLUMN %I TO %I;$inner$, old_name, new_name);\n    RAISE NOTICE 'renamed %; now %', old_name, new_name;\nEND;\n$outer$\000"
+    /* goose/20240102090000_author_functions.sql, down */
     "DROP FUNCTION rename_author_column(text, text);\000"
-    "DROP FUNCTION author_slug(text);"
-;
-
-/* goose/20240103150000_create_posts.sql */
-static const char migc__m2_up[] =
+    "DROP FUNCTION author_slug(text);\000"
+    "20240103150000\000"
+    "create_posts\000"
+    /* goose/20240103150000_create_posts.sql, up */
+    "goose/20240103150000_create_posts.sql\000"
     "CREATE TYPE post_state AS ENUM ('draft', 'published');\000"
     "CREATE TABLE posts (\n    id          bigserial  PRIMARY KEY,\n    author_id   bigint     NOT NULL REFERENCES authors (id) ON DELETE CASCADE,\n    title       text       NOT NULL,\n    state       post_state NOT NULL,\n    word_count  integer    NOT NULL DEFAULT 0 CHECK (word_count >= 0)\n);\000"
     "CREATE FUNCTION reading_time(words integer) RETURNS text\n    LANGUAGE sql IMMUTABLE\nBEGIN ATOMIC\n    SELECT CASE\n        WHEN words < 200 THEN 'quick read; under a minute'\n        WHEN words < 12000 THEN (words / 200)::text || ' min'\n        ELSE 'long read'\n    END;\nEND;\000"
-    "INSERT INTO posts (author_id, title, state, word_count)\nSELECT id, 'Hello; world', 'draft', 0 FROM authors;"
-;
-
-/* goose/20240103150000_create_posts.sql */
-static const char migc__m2_down[] =
+    "INSERT INTO posts (author_id, title, state, word_count)\nSELECT id, 'Hello; world', 'draft', 0 FROM authors;\000"
+    /* goose/20240103150000_create_posts.sql, down */
     "DROP FUNCTION reading_time(integer);\000"
     "DROP TABLE posts;\000"
-    "DROP TYPE post_state;"
-;
-
-/* goose/20240104110000_archive_empty_drafts.sql */
-static const char migc__m3_up[] =
+    "DROP TYPE post_state;\000"
+    "20240104110000\000"
+    "archive_empty_drafts\000"
+    /* goose/20240104110000_archive_empty_drafts.sql, up */
+    "goose/20240104110000_archive_empty_drafts.sql\000"
     "ALTER TYPE post_state ADD VALUE 'archived';\000"
     "UPDATE posts SET state = 'archived' WHERE state = 'draft' AND word_count = 0;\000"
-    "CREATE INDEX CONCURRENTLY posts_live_title_idx ON posts (lower(title)) WHERE state <> 'archived';"
-;
-
-/* goose/20240104110000_archive_empty_drafts.sql */
-static const char migc__m3_down[] =
+    "CREATE INDEX CONCURRENTLY posts_live_title_idx ON posts (lower(title)) WHERE state <> 'archived';\000"
+    /* goose/20240104110000_archive_empty_drafts.sql, down */
     "DROP INDEX CONCURRENTLY IF EXISTS posts_live_title_idx;\000"
     "UPDATE posts SET state = 'draft' WHERE state = 'archived';\000"
     "ALTER TYPE post_state RENAME TO post_state_old;\000"
     "CREATE TYPE post_state AS ENUM ('draft', 'published');\000"
     "ALTER TABLE posts ALTER COLUMN state TYPE post_state USING state::text::post_state;\000"
-    "DROP TYPE post_state_old;"
-;
-
-/* goose/20240105083000_post_tags.sql */
-static const char migc__m4_up[] =
+    "DROP TYPE post_state_old;\000"
+    "20240105083000\000"
+    "post_tags\000"
+    /* goose/20240105083000_post_tags.sql, up */
+    "goose/20240105083000_post_tags.sql\000"
     "CREATE TABLE tags (\n    id     serial PRIMARY KEY,\n    label  text   NOT NULL UNIQUE\n);\000"
     "CREATE TABLE post_tags (\n    post_id  bigint  NOT NULL REFERENCES posts (id) ON DELETE CASCADE,\n    tag_id   integer NOT NULL REFERENCES tags (id) ON DELETE CASCADE,\n    PRIMARY KEY (post_id, tag_id)\n);\000"
     "CREATE FUNCTION tag_post(p_post bigint, p_label text) RETURNS void\n    LANGUAGE plpgsql\nAS $$\nDECLARE\n    v_tag integer;\nBEGIN\n    INSERT INTO tags (label) VALUES (p_label)\n    ON CONFLICT (label) DO UPDATE SET label = EXCLUDED.label\n    RETURNING id INTO v_tag;\n    INSERT INTO post_tags (post_id, tag_id) VALUES (p_post, v_tag)\n    ON CONFLICT DO NOTHING;\nEND;\n$$;\000"
-    "SELECT tag_post(p.id, 'Gr\303\274\303\237e; \346\235\261\344\272\254') FROM posts AS p;"
-;
-
-/* goose/20240105083000_post_tags.sql */
-static const char migc__m4_down[] =
+    "SELECT tag_post(p.id, 'Gr\303\274\303\237e; \346\235\261\344\272\254') FROM posts AS p;\000"
+    /* goose/20240105083000_post_tags.sql, down */
     "DROP FUNCTION tag_post(bigint, text);\000"
     "DROP TABLE post_tags;\000"
-    "DROP TABLE tags;"
-;
+    "DROP TABLE tags;\000"
+};
 
 static const migc_statement migc__statements[30] = {
     {0, 275, 3, 1, 0x0},
@@ -111,44 +99,34 @@ static const migc_statement migc__statements[30] = {
 };
 
 static const migc_migration migc__migrations[5] = {
-    {20240101120000LL, "20240101120000", "create_authors",
-     {migc__m0_up, 489, 2, migc__statements + 0, 1, 0, 0x0,
-      "goose/20240101120000_create_authors.sql",
+    {20240101120000LL, 0, 15,
+     {70, 489, 0, 2, 1, 0, 0x0, 30,
       "\x81\x95\x51\x11\xac\xc6\x11\x0e\x7f\xd4\xb2\x5a\xd9\x74\x92\x61\x55\x12\x05\xff\x16\x3f\x0d\x5d\xe9\x19\x89\x38\x4b\x28\x86\xce"},
-     {migc__m0_down, 19, 1, migc__statements + 2, 17, 0, 0x0,
-      "goose/20240101120000_create_authors.sql",
+     {560, 19, 2, 1, 17, 0, 0x0, 30,
       "\x98\x74\x50\xd4\x69\x54\x49\x66\xe5\x74\x6f\xcd\xf3\x4a\x84\xc4\x92\xf9\xe9\x2e\x61\x54\xef\x7d\x79\x07\x26\x3d\xb1\xc5\xea\x47"},
      "\x2c\x1e\x55\xac\x96\xec\x15\x82\x91\x6c\x9d\x56\x86\x23\x2e\x7f\x5e\x20\x58\xbb\x54\x74\x08\x03\x7e\x29\xba\x1a\x8e\x92\x90\xed"},
-    {20240102090000LL, "20240102090000", "author_functions",
-     {migc__m1_up, 629, 2, migc__statements + 3, 1, 0, 0x0,
-      "goose/20240102090000_author_functions.sql",
+    {20240102090000LL, 580, 595,
+     {654, 629, 3, 2, 1, 0, 0x0, 612,
       "\xc2\xb9\xf3\x38\xea\x1f\xf8\xc3\xd8\x9d\x33\xa3\x48\x41\x05\x5e\xfd\xe4\xeb\x1b\x0c\x53\x7f\xbd\xef\x63\x62\x94\xf8\x12\x15\x4f"},
-     {migc__m1_down, 80, 2, migc__statements + 5, 28, 0, 0x0,
-      "goose/20240102090000_author_functions.sql",
+     {1284, 80, 5, 2, 28, 0, 0x0, 612,
       "\xbc\xf4\x11\x5f\x6e\x68\x0a\x92\x8a\xf1\xdd\x69\x00\x51\xf2\xd0\x86\xb3\xf2\xe2\x01\xcf\xfe\x80\xdb\x7a\x73\x8a\xfa\x05\xa5\x51"},
      "\x67\xbb\x07\xf6\x0a\x17\x33\x89\x8d\xcf\x56\x1e\x9f\x99\x7d\xf1\x73\x2b\xde\xd7\x64\x52\xde\xc5\xfc\x9e\x89\x0a\x93\x54\xb2\xbc"},
-    {20240103150000LL, "20240103150000", "create_posts",
-     {migc__m2_up, 722, 4, migc__statements + 7, 1, 0, 0x0,
-      "goose/20240103150000_create_posts.sql",
+    {20240103150000LL, 1365, 1380,
+     {1431, 722, 7, 4, 1, 0, 0x0, 1393,
       "\xd7\x6e\xcc\xca\x73\xbb\xa2\x44\xcd\x37\x4e\xb2\x7b\x33\x4d\x63\xbd\x2d\x0f\xde\x56\x41\x82\xb1\xc6\x3f\x60\x4f\x39\xd5\xbf\xae"},
-     {migc__m2_down, 76, 3, migc__statements + 11, 29, 0, 0x0,
-      "goose/20240103150000_create_posts.sql",
+     {2154, 76, 11, 3, 29, 0, 0x0, 1393,
       "\xef\x10\x43\x19\x4b\xfb\x0c\xe2\x25\xc6\xd8\x7d\x79\x4b\x2c\x72\xc7\x1f\x0b\xa6\xfe\xe3\x9e\x5c\xb1\x00\xbe\x8e\xa4\xb6\xa4\xc3"},
      "\x0d\xa2\x00\x11\x03\x4e\x38\x3c\x42\x2d\x87\x0c\x5e\x94\x00\x7f\xba\x28\x48\x6c\x60\xf4\x85\x4d\xd1\x2e\xdc\x8b\x38\xfd\x74\xff"},
-    {20240104110000LL, "20240104110000", "archive_empty_drafts",
-     {migc__m3_up, 219, 3, migc__statements + 14, 1, 1, 0x0,
-      "goose/20240104110000_archive_empty_drafts.sql",
+    {20240104110000LL, 2231, 2246,
+     {2313, 219, 14, 3, 1, 1, 0x0, 2267,
       "\xb3\x30\xd9\x1a\xf2\xf4\x7c\x21\x4f\x4f\xf7\x70\xb7\xcd\x56\xc2\x84\x19\x13\x2c\x65\x69\x4a\x17\x19\x0d\x24\xaa\xff\x8d\xdc\xa2"},
-     {migc__m3_down, 327, 6, migc__statements + 17, 9, 1, 0x0,
-      "goose/20240104110000_archive_empty_drafts.sql",
+     {2533, 327, 17, 6, 9, 1, 0x0, 2267,
       "\x31\x8c\x6f\x1c\xde\xce\xf8\xd1\x3d\x0c\x52\x24\x7f\x30\x5d\x0a\x51\x13\x78\x24\xf8\xdf\x94\x61\x51\x2d\xe2\x6b\xb8\x52\xb2\x78"},
      "\x43\xc3\xcf\x23\xcd\x29\x7d\xe0\x5f\x02\x9e\xc0\x19\x88\x72\x9c\x95\xe4\x70\x2a\x5d\x61\xf6\xcb\x1d\x86\x0c\x08\xfd\x42\x10\xe7"},
-    {20240105083000LL, "20240105083000", "post_tags",
-     {migc__m4_up, 715, 4, migc__statements + 23, 1, 0, 0x0,
-      "goose/20240105083000_post_tags.sql",
+    {20240105083000LL, 2861, 2876,
+     {2921, 715, 23, 4, 1, 0, 0x0, 2886,
       "\x87\xd1\x87\x33\x66\x30\x2c\x88\xd3\x28\x57\x11\x05\x39\x63\xde\x21\x31\x23\xc8\xf0\xcf\xe5\xe4\xa3\x11\x15\x68\x59\x34\x05\x41"},
-     {migc__m4_down, 76, 3, migc__statements + 27, 31, 0, 0x0,
-      "goose/20240105083000_post_tags.sql",
+     {3637, 76, 27, 3, 31, 0, 0x0, 2886,
       "\xa9\x40\x48\x52\x1c\x92\x4a\xc2\xe8\xf6\x77\xd2\x2e\xf3\xfc\x7f\x8b\x4a\xc2\xa7\xb9\x21\x81\xf2\xeb\xf2\x35\x29\x5b\x0d\xf6\xe7"},
      "\xb4\x1c\x5e\xa3\x81\x93\xcf\xb5\xdc\x12\xf2\xbd\x41\x94\x52\x05\xcf\x1e\xf6\xbb\xdf\x19\x08\x67\x96\x14\x7f\x2e\x2f\x67\xb6\x0f"},
 };
@@ -157,5 +135,7 @@ extern const migc_catalog goose_catalog;
 const migc_catalog goose_catalog = {
     MIGC_CATALOG_ABI, 2, "goose_catalog", "goose", "0.1.0",
     5, migc__migrations,
+    migc__statements, 30,
+    (const char *)migc__text, 3714,
     "\xb4\x1c\x5e\xa3\x81\x93\xcf\xb5\xdc\x12\xf2\xbd\x41\x94\x52\x05\xcf\x1e\xf6\xbb\xdf\x19\x08\x67\x96\x14\x7f\x2e\x2f\x67\xb6\x0f"
 };

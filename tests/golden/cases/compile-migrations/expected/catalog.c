@@ -3,184 +3,166 @@
 #include <stddef.h>
 #include <migc/catalog.h>
 
-#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != 1
-#error "this catalog was generated for migc catalog ABI 1: regenerate it with the migc that matches <migc/catalog.h>"
+#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != 2
+#error "this catalog was generated for migc catalog ABI 2: regenerate it with the migc that matches <migc/catalog.h>"
 #endif
 
-/* migrations/000001_create_set_updated_at_function.up.sql */
-static const char migc__m0_up[] =
+static const char migc__text[][4000] = {
+    "1\000"
+    "create_set_updated_at_function\000"
+    /* migrations/000001_create_set_updated_at_function.up.sql, up */
+    "migrations/000001_create_set_updated_at_function.up.sql\000"
     "CREATE FUNCTION set_updated_at() RETURNS trigger\n    LANGUAGE plpgsql\nAS $$\nBEGIN\n    -- Only touch updated_at when something actually changed.\n    IF NEW IS DISTINCT FROM OLD THEN\n        NEW.updated_at := now();\n    END IF;\n    RETURN NEW;\nEND;\n$$;\000"
-    "COMMENT ON FUNCTION set_updated_at() IS 'BEFORE UPDATE trigger: sets NEW.updated_at to now() when the row changed';"
-;
-
-/* migrations/000001_create_set_updated_at_function.down.sql */
-static const char migc__m0_down[] =
-    "DROP FUNCTION IF EXISTS set_updated_at();"
-;
-
-/* migrations/000002_create_users.up.sql */
-static const char migc__m1_up[] =
+    "COMMENT ON FUNCTION set_updated_at() IS 'BEFORE UPDATE trigger: sets NEW.updated_at to now() when the row changed';\000"
+    /* migrations/000001_create_set_updated_at_function.down.sql, down */
+    "migrations/000001_create_set_updated_at_function.down.sql\000"
+    "DROP FUNCTION IF EXISTS set_updated_at();\000"
+    "2\000"
+    "create_users\000"
+    /* migrations/000002_create_users.up.sql, up */
+    "migrations/000002_create_users.up.sql\000"
     "CREATE TABLE users (\n    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    username      text        NOT NULL,\n    email         text        NOT NULL,\n    display_name  text        NOT NULL DEFAULT '',\n    is_active     boolean     NOT NULL DEFAULT true,\n    is_admin      boolean     NOT NULL DEFAULT false,\n    last_login_at timestamptz,\n    created_at    timestamptz NOT NULL DEFAULT now(),\n    updated_at    timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT users_username_format CHECK (username ~ '^[a-z0-9][a-z0-9_.-]{2,63}$'),\n    CONSTRAINT users_email_format CHECK (length(email) <= 320 AND position('@' IN email) > 1),\n    CONSTRAINT users_username_key UNIQUE (username)\n);\000"
     "CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));\000"
-    "CREATE TRIGGER users_set_updated_at\n    BEFORE UPDATE ON users\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
-;
-
-/* migrations/000002_create_users.down.sql */
-static const char migc__m1_down[] =
-    "DROP TABLE IF EXISTS users;"
-;
-
-/* migrations/000003_create_groups.up.sql */
-static const char migc__m2_up[] =
+    "CREATE TRIGGER users_set_updated_at\n    BEFORE UPDATE ON users\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
+    /* migrations/000002_create_users.down.sql, down */
+    "migrations/000002_create_users.down.sql\000"
+    "DROP TABLE IF EXISTS users;\000"
+    "3\000"
+    "create_groups\000"
+    /* migrations/000003_create_groups.up.sql, up */
+    "migrations/000003_create_groups.up.sql\000"
     "CREATE TABLE groups (\n    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    name        text        NOT NULL,\n    description text        NOT NULL DEFAULT '',\n    created_at  timestamptz NOT NULL DEFAULT now(),\n    updated_at  timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT groups_name_not_empty CHECK (btrim(name) <> ''),\n    CONSTRAINT groups_name_key UNIQUE (name)\n);\000"
     "CREATE TRIGGER groups_set_updated_at\n    BEFORE UPDATE ON groups\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
     "CREATE TABLE group_members (\n    group_id   bigint      NOT NULL REFERENCES groups (id) ON DELETE CASCADE,\n    user_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n    role       text        NOT NULL DEFAULT 'member',\n    added_by   bigint      REFERENCES users (id) ON DELETE SET NULL,\n    created_at timestamptz NOT NULL DEFAULT now(),\n    updated_at timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT group_members_pkey PRIMARY KEY (group_id, user_id),\n    CONSTRAINT group_members_role_valid CHECK (role IN ('owner', 'admin', 'member', 'viewer'))\n);\000"
     "CREATE INDEX group_members_user_id_idx ON group_members (user_id);\000"
-    "CREATE TRIGGER group_members_set_updated_at\n    BEFORE UPDATE ON group_members\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
-;
-
-/* migrations/000003_create_groups.down.sql */
-static const char migc__m2_down[] =
+    "CREATE TRIGGER group_members_set_updated_at\n    BEFORE UPDATE ON group_members\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
+    /* migrations/000003_create_groups.down.sql, down */
+    "migrations/000003_create_groups.down.sql\000"
     "DROP TABLE IF EXISTS group_members;\000"
-    "DROP TABLE IF EXISTS groups;"
-;
-
-/* migrations/000004_create_repositories.up.sql */
-static const char migc__m3_up[] =
-    "CREATE TABLE repositories (\n    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    slug           text        NOT NULL,\n    name           text        NOT NULL,\n    description    text        NOT NULL DEFAULT '',\n    visibility     text        NOT NULL DEFAULT 'private',\n    owner_group_id bigint      REFERENCES groups (id) ON DELETE SET NULL,\n    created_by     bigint      NOT NULL REFERENCES users (id) ON DELETE RESTRICT,\n    quota_bytes    bigint,\n    archived_at    timestamptz,\n    created_at     timestamptz NOT NULL DEFAULT now(),\n    updated_at     timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT repositories_slug_format CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),\n    CONSTRAINT repositories_name_not_empty CHECK (btrim(name) <> ''),\n    CONSTRAINT repositories_visibility_valid CHECK (visibility IN ('private', 'internal', 'public')),\n    CONSTRAINT repositories_quota_positive CHECK (quota_bytes IS NULL OR quota_bytes > 0),\n    CONSTRAINT repositories_slug_key UNIQUE (slug)\n);\000"
+    "DROP TABLE IF EXISTS groups;\000"
+    "4\000"
+    "create_repositories\000"
+    /* migrations/000004_create_repositories.up.sql, up */
+    "migrations/000004_create_repositories.up.sql\000"
+    "CREATE TABLE repositories (\n    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    slug           text        NOT NULL,\n    name           text        NOT NULL,\n    description    text        NOT NULL DEFAULT '',\n    visibility     text        NOT NULL DEFAULT 'private',\n    owner_group_id bigint      REFERENCES groups (id) ON DELETE SET NULL,\n    created_by     bigint      NOT NULL REFERENCES users (id) ON DELETE RESTRICT,\n    quota_bytes    bigint,\n    archived_at    timestamptz,\n    created_at     timestamptz NOT NULL DEFAULT now(),\n    updated_at     timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT repositories_slug_format CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),\n    CONSTRAINT repositories_name_not_empty CHECK (btrim(name) <> ''),\n    CONSTRAINT repositories_visibility_valid CHECK (visibility IN ('private', 'internal', 'public')),\n    CONSTRAINT repositories_quota_positive CHECK (quota_bytes "
+  ,
+    "IS NULL OR quota_bytes > 0),\n    CONSTRAINT repositories_slug_key UNIQUE (slug)\n);\000"
     "CREATE INDEX repositories_owner_group_id_idx ON repositories (owner_group_id);\000"
     "CREATE INDEX repositories_created_by_idx ON repositories (created_by);\000"
-    "CREATE TRIGGER repositories_set_updated_at\n    BEFORE UPDATE ON repositories\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
-;
-
-/* migrations/000004_create_repositories.down.sql */
-static const char migc__m3_down[] =
-    "DROP TABLE IF EXISTS repositories;"
-;
-
-/* migrations/000005_create_managed_files.up.sql */
-static const char migc__m4_up[] =
+    "CREATE TRIGGER repositories_set_updated_at\n    BEFORE UPDATE ON repositories\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
+    /* migrations/000004_create_repositories.down.sql, down */
+    "migrations/000004_create_repositories.down.sql\000"
+    "DROP TABLE IF EXISTS repositories;\000"
+    "5\000"
+    "create_managed_files\000"
+    /* migrations/000005_create_managed_files.up.sql, up */
+    "migrations/000005_create_managed_files.up.sql\000"
     "CREATE TABLE managed_files (\n    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    repository_id bigint      NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,\n    path          text        NOT NULL,\n    size_bytes    bigint      NOT NULL,\n    sha256        bytea       NOT NULL,\n    mime_type     text        NOT NULL DEFAULT 'application/octet-stream',\n    storage_key   text        NOT NULL,\n    uploaded_by   bigint      REFERENCES users (id) ON DELETE SET NULL,\n    deleted_at    timestamptz,\n    created_at    timestamptz NOT NULL DEFAULT now(),\n    updated_at    timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT managed_files_path_valid CHECK (\n        btrim(path) <> '' AND left(path, 1) <> '/' AND length(path) <= 4096\n    ),\n    CONSTRAINT managed_files_size_non_negative CHECK (size_bytes >= 0),\n    CONSTRAINT managed_files_sha256_length CHECK (octet_length(sha256) = 32),\n    CONSTRAINT managed_files_mime_type_format CHECK (mime_type ~ '^[a-z]+/[A-Za-z0-9.+_-]+$'),\n    CONSTRAINT managed_files_storage_key_not_empty CHECK (storage_key <> ''),\n"
     "    CONSTRAINT managed_files_repository_path_key UNIQUE (repository_id, path),\n    CONSTRAINT managed_files_storage_key_key UNIQUE (storage_key)\n);\000"
     "CREATE INDEX managed_files_sha256_idx ON managed_files (sha256);\000"
     "CREATE INDEX managed_files_uploaded_by_idx ON managed_files (uploaded_by);\000"
-    "CREATE TRIGGER managed_files_set_updated_at\n    BEFORE UPDATE ON managed_files\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
-;
-
-/* migrations/000005_create_managed_files.down.sql */
-static const char migc__m4_down[] =
-    "DROP TABLE IF EXISTS managed_files;"
-;
-
-/* migrations/000006_create_documents.up.sql */
-static const char migc__m5_up[] =
+    "CREATE TRIGGER managed_files_set_updated_at\n    BEFORE UPDATE ON managed_files\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
+    /* migrations/000005_create_managed_files.down.sql, down */
+    "migrations/000005_create_managed_files.down.sql\000"
+    "DROP TABLE IF EXISTS managed_files;\000"
+    "6\000"
+    "create_documents\000"
+    /* migrations/000006_create_documents.up.sql, up */
+    "migrations/000006_create_documents.up.sql\000"
     "CREATE TABLE documents (\n    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    repository_id bigint      NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,\n    slug          text        NOT NULL,\n    title         text        NOT NULL,\n    description   text        NOT NULL DEFAULT '',\n    status        text        NOT NULL DEFAULT 'draft',\n    created_by    bigint      NOT NULL REFERENCES users (id) ON DELETE RESTRICT,\n    published_at  timestamptz,\n    archived_at   timestamptz,\n    created_at    timestamptz NOT NULL DEFAULT now(),\n    updated_at    timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT documents_slug_format CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,127}$'),\n    CONSTRAINT documents_title_not_empty CHECK (btrim(title) <> ''),\n    CONSTRAINT documents_status_valid CHECK (status IN ('draft', 'published', 'archived')),\n    CONSTRAINT documents_published_has_date CHECK (status <> 'published' OR published_at IS NOT NULL),\n    CONSTRAINT documents_repository_slug_key UNIQUE (repository_id, slug)\n"
     ");\000"
     "CREATE INDEX documents_created_by_idx ON documents (created_by);\000"
     "CREATE INDEX documents_status_idx ON documents (repository_id, status);\000"
-    "CREATE TRIGGER documents_set_updated_at\n    BEFORE UPDATE ON documents\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
-;
-
-/* migrations/000006_create_documents.down.sql */
-static const char migc__m5_down[] =
-    "DROP TABLE IF EXISTS documents;"
-;
-
-/* migrations/000007_create_document_versions.up.sql */
-static const char migc__m6_up[] =
-    "CREATE TABLE document_versions (\n    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    document_id    bigint      NOT NULL REFERENCES documents (id) ON DELETE CASCADE,\n    version_number integer     NOT NULL,\n    content        text        NOT NULL DEFAULT '',\n    source_file_id bigint      REFERENCES managed_files (id) ON DELETE SET NULL,\n    variables      jsonb       NOT NULL DEFAULT '{}'::jsonb,\n    tags           text[]      NOT NULL DEFAULT '{}'::text[],\n    change_summary text        NOT NULL DEFAULT '',\n    created_by     bigint      NOT NULL REFERENCES users (id) ON DELETE RESTRICT,\n    created_at     timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT document_versions_version_positive CHECK (version_number > 0),\n    CONSTRAINT document_versions_variables_object CHECK (jsonb_typeof(variables) = 'object'),\n    CONSTRAINT document_versions_tags_no_nulls CHECK (array_position(tags, NULL) IS NULL),\n    CONSTRAINT document_versions_document_version_key UNIQUE (document_id, version_number),\n"
-    "    -- Target of the composite foreign key documents (id, current_version_id).\n    CONSTRAINT document_versions_document_id_id_key UNIQUE (document_id, id)\n);\000"
+    "CREATE TRIGGER documents_set_updated_at\n    BEFORE UPDATE ON documents\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
+    /* migrations/000006_create_documents.down.sql, down */
+    "migrations/000006_create_documents.down.sql\000"
+    "DROP TABLE IF EXISTS documents;\000"
+    "7\000"
+    "create_document_versions\000"
+    /* migrations/000007_create_document_versions.up.sql, up */
+    "migrations/000007_create_document_versions.up.sql\000"
+    "CREATE TABLE document_versions (\n    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    document_id    bigint      NOT NULL REFERENCES documents (id) ON DELETE CASCADE,\n    version_number integer     NOT NULL,\n    content        text        NOT NULL DEFAULT '',\n    source_file_id bigint      REFERENCES managed_files (id) ON DELETE SET NULL,\n    variables      jsonb   "
+  ,
+    "    NOT NULL DEFAULT '{}'::jsonb,\n    tags           text[]      NOT NULL DEFAULT '{}'::text[],\n    change_summary text        NOT NULL DEFAULT '',\n    created_by     bigint      NOT NULL REFERENCES users (id) ON DELETE RESTRICT,\n    created_at     timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT document_versions_version_positive CHECK (version_number > 0),\n    CONSTRAINT document_versions_variables_object CHECK (jsonb_typeof(variables) = 'object'),\n    CONSTRAINT document_versions_tags_no_nulls CHECK (array_position(tags, NULL) IS NULL),\n    CONSTRAINT document_versions_document_version_key UNIQUE (document_id, version_number),\n    -- Target of the composite foreign key documents (id, current_version_id).\n    CONSTRAINT document_versions_document_id_id_key UNIQUE (document_id, id)\n);\000"
     "CREATE INDEX document_versions_variables_gin ON document_versions USING gin (variables jsonb_path_ops);\000"
     "CREATE INDEX document_versions_tags_gin ON document_versions USING gin (tags);\000"
     "CREATE INDEX document_versions_source_file_id_idx ON document_versions (source_file_id);\000"
-    "CREATE INDEX document_versions_created_by_idx ON document_versions (created_by);"
-;
-
-/* migrations/000007_create_document_versions.down.sql */
-static const char migc__m6_down[] =
-    "DROP TABLE IF EXISTS document_versions;"
-;
-
-/* migrations/000008_add_documents_current_version.up.sql */
-static const char migc__m7_up[] =
+    "CREATE INDEX document_versions_created_by_idx ON document_versions (created_by);\000"
+    /* migrations/000007_create_document_versions.down.sql, down */
+    "migrations/000007_create_document_versions.down.sql\000"
+    "DROP TABLE IF EXISTS document_versions;\000"
+    "8\000"
+    "add_documents_current_version\000"
+    /* migrations/000008_add_documents_current_version.up.sql, up */
+    "migrations/000008_add_documents_current_version.up.sql\000"
     "ALTER TABLE documents\n    ADD COLUMN current_version_id bigint;\000"
     "ALTER TABLE documents\n    ADD CONSTRAINT documents_current_version_fkey\n    FOREIGN KEY (id, current_version_id)\n    REFERENCES document_versions (document_id, id)\n    ON DELETE SET NULL (current_version_id);\000"
-    "CREATE INDEX documents_current_version_id_idx ON documents (current_version_id);"
-;
-
-/* migrations/000008_add_documents_current_version.down.sql */
-static const char migc__m7_down[] =
+    "CREATE INDEX documents_current_version_id_idx ON documents (current_version_id);\000"
+    /* migrations/000008_add_documents_current_version.down.sql, down */
+    "migrations/000008_add_documents_current_version.down.sql\000"
     "DROP INDEX IF EXISTS documents_current_version_id_idx;\000"
     "ALTER TABLE documents DROP CONSTRAINT IF EXISTS documents_current_version_fkey;\000"
-    "ALTER TABLE documents DROP COLUMN IF EXISTS current_version_id;"
-;
-
-/* migrations/000009_create_executions.up.sql */
-static const char migc__m8_up[] =
+    "ALTER TABLE documents DROP COLUMN IF EXISTS current_version_id;\000"
+    "9\000"
+    "create_executions\000"
+    /* migrations/000009_create_executions.up.sql, up */
+    "migrations/000009_create_executions.up.sql\000"
     "CREATE TABLE executions (\n    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    document_version_id bigint      NOT NULL REFERENCES document_versions (id) ON DELETE CASCADE,\n    executed_by         bigint      REFERENCES users (id) ON DELETE SET NULL,\n    status              text        NOT NULL DEFAULT 'pending',\n    parameters          jsonb       NOT NULL DEFAULT '{}'::jsonb,\n    error_message       text,\n    started_at          timestamptz,\n    finished_at         timestamptz,\n    created_at          timestamptz NOT NULL DEFAULT now(),\n    updated_at          timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT executions_status_valid CHECK (\n        status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')\n    ),\n    CONSTRAINT executions_parameters_object CHECK (jsonb_typeof(parameters) = 'object'),\n    CONSTRAINT executions_finished_after_started CHECK (\n        finished_at IS NULL OR (started_at IS NOT NULL AND finished_at >= started_at)\n    ),\n    CONSTRAINT executions_terminal_has_finish CHECK (\n"
     "        status NOT IN ('succeeded', 'failed') OR finished_at IS NOT NULL\n    )\n);\000"
     "CREATE INDEX executions_document_version_id_idx ON executions (document_version_id);\000"
     "CREATE INDEX executions_executed_by_idx ON executions (executed_by, created_at DESC);\000"
     "CREATE INDEX executions_active_idx ON executions (created_at) WHERE status IN ('pending', 'running');\000"
-    "CREATE TRIGGER executions_set_updated_at\n    BEFORE UPDATE ON executions\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
-;
-
-/* migrations/000009_create_executions.down.sql */
-static const char migc__m8_down[] =
-    "DROP TABLE IF EXISTS executions;"
-;
-
-/* migrations/000010_create_execution_steps.up.sql */
-static const char migc__m9_up[] =
-    "CREATE TABLE execution_steps (\n    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    execution_id bigint      NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n    step_index   integer     NOT NULL,\n    name         text        NOT NULL,\n    status       text        NOT NULL DEFAULT 'pending',\n    output       text        NOT NULL DEFAULT '',\n    started_at   timestamptz,\n    finished_at  timestamptz,\n    created_at   timestamptz NOT NULL DEFAULT now(),\n    updated_at   timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT execution_steps_step_index_non_negative CHECK (step_index >= 0),\n    CONSTRAINT execution_steps_name_not_empty CHECK (btrim(name) <> ''),\n    CONSTRAINT execution_steps_status_valid CHECK (\n        status IN ('pending', 'running', 'succeeded', 'failed', 'skipped')\n    ),\n    CONSTRAINT execution_steps_finished_after_started CHECK (\n        finished_at IS NULL OR (started_at IS NOT NULL AND finished_at >= started_at)\n    ),\n    CONSTRAINT execution_steps_execution_step_key UNIQUE (execution_id, step_index),\n"
-    "    -- Target of the composite foreign key from execution_attachments.\n    CONSTRAINT execution_steps_execution_id_id_key UNIQUE (execution_id, id)\n);\000"
-    "CREATE TRIGGER execution_steps_set_updated_at\n    BEFORE UPDATE ON execution_steps\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
-;
-
-/* migrations/000010_create_execution_steps.down.sql */
-static const char migc__m9_down[] =
-    "DROP TABLE IF EXISTS execution_steps;"
-;
-
-/* migrations/000011_create_execution_attachments.up.sql */
-static const char migc__m10_up[] =
+    "CREATE TRIGGER executions_set_updated_at\n    BEFORE UPDATE ON executions\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
+    /* migrations/000009_create_executions.down.sql, down */
+    "migrations/000009_create_executions.down.sql\000"
+    "DROP TABLE IF EXISTS executions;\000"
+    "10\000"
+    "create_execution_steps\000"
+    /* migrations/000010_create_execution_steps.up.sql, up */
+    "migrations/000010_create_execution_steps.up.sql\000"
+    "CREATE TABLE execution_steps (\n    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    execution_id bigint      NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n    step_index   integer     NOT NULL,\n    name         text        NOT NULL,\n    status       text        NOT NULL DEFAULT 'pendi"
+  ,
+    "ng',\n    output       text        NOT NULL DEFAULT '',\n    started_at   timestamptz,\n    finished_at  timestamptz,\n    created_at   timestamptz NOT NULL DEFAULT now(),\n    updated_at   timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT execution_steps_step_index_non_negative CHECK (step_index >= 0),\n    CONSTRAINT execution_steps_name_not_empty CHECK (btrim(name) <> ''),\n    CONSTRAINT execution_steps_status_valid CHECK (\n        status IN ('pending', 'running', 'succeeded', 'failed', 'skipped')\n    ),\n    CONSTRAINT execution_steps_finished_after_started CHECK (\n        finished_at IS NULL OR (started_at IS NOT NULL AND finished_at >= started_at)\n    ),\n    CONSTRAINT execution_steps_execution_step_key UNIQUE (execution_id, step_index),\n    -- Target of the composite foreign key from execution_attachments.\n    CONSTRAINT execution_steps_execution_id_id_key UNIQUE (execution_id, id)\n);\000"
+    "CREATE TRIGGER execution_steps_set_updated_at\n    BEFORE UPDATE ON execution_steps\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
+    /* migrations/000010_create_execution_steps.down.sql, down */
+    "migrations/000010_create_execution_steps.down.sql\000"
+    "DROP TABLE IF EXISTS execution_steps;\000"
+    "11\000"
+    "create_execution_attachments\000"
+    /* migrations/000011_create_execution_attachments.up.sql, up */
+    "migrations/000011_create_execution_attachments.up.sql\000"
     "CREATE TABLE execution_attachments (\n    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    execution_id      bigint      NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n    execution_step_id bigint,\n    -- Deferred NO ACTION rather than RESTRICT: an attached file cannot be deleted on its\n    -- own (checked at commit), but deleting a whole repository, which cascades both to\n    -- the file and to the executions holding the attachment, still works.\n    managed_file_id   bigint      NOT NULL REFERENCES managed_files (id)\n                                  ON DELETE NO ACTION DEFERRABLE INITIALLY DEFERRED,\n    kind              text        NOT NULL DEFAULT 'output',\n    label             text        NOT NULL DEFAULT '',\n    attached_by       bigint      REFERENCES users (id) ON DELETE SET NULL,\n    created_at        timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT execution_attachments_kind_valid CHECK (kind IN ('input', 'output', 'log', 'evidence')),\n    -- A step attachment must reference a step of the same execution.\n"
     "    CONSTRAINT execution_attachments_step_fkey\n        FOREIGN KEY (execution_id, execution_step_id)\n        REFERENCES execution_steps (execution_id, id)\n        ON DELETE CASCADE,\n    CONSTRAINT execution_attachments_execution_file_key UNIQUE (execution_id, managed_file_id)\n);\000"
     "CREATE INDEX execution_attachments_step_idx ON execution_attachments (execution_step_id);\000"
-    "CREATE INDEX execution_attachments_managed_file_id_idx ON execution_attachments (managed_file_id);"
-;
-
-/* migrations/000011_create_execution_attachments.down.sql */
-static const char migc__m10_down[] =
-    "DROP TABLE IF EXISTS execution_attachments;"
-;
-
-/* migrations/000012_create_document_views.up.sql */
-static const char migc__m11_up[] =
+    "CREATE INDEX execution_attachments_managed_file_id_idx ON execution_attachments (managed_file_id);\000"
+    /* migrations/000011_create_execution_attachments.down.sql, down */
+    "migrations/000011_create_execution_attachments.down.sql\000"
+    "DROP TABLE IF EXISTS execution_attachments;\000"
+    "12\000"
+    "create_document_views\000"
+    /* migrations/000012_create_document_views.up.sql, up */
+    "migrations/000012_create_document_views.up.sql\000"
     "CREATE TABLE document_views (\n    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    document_id         bigint      NOT NULL REFERENCES documents (id) ON DELETE CASCADE,\n    document_version_id bigint      REFERENCES document_versions (id) ON DELETE SET NULL,\n    user_id             bigint      REFERENCES users (id) ON DELETE SET NULL,\n    viewed_at           timestamptz NOT NULL DEFAULT now(),\n    duration_ms         integer,\n    client_ip           inet,\n    user_agent          text        NOT NULL DEFAULT '',\n    CONSTRAINT document_views_duration_non_negative CHECK (duration_ms IS NULL OR duration_ms >= 0)\n);\000"
     "CREATE INDEX document_views_document_user_idx ON document_views (document_id, user_id);\000"
     "CREATE INDEX document_views_user_id_idx ON document_views (user_id, viewed_at DESC);\000"
-    "CREATE INDEX document_views_document_version_id_idx ON document_views (document_version_id);"
-;
-
-/* migrations/000012_create_document_views.down.sql */
-static const char migc__m11_down[] =
-    "DROP TABLE IF EXISTS document_views;"
-;
-
-/* migrations/000013_index_document_views_viewed_at.up.sql */
-static const char migc__m12_up[] =
-    "CREATE INDEX CONCURRENTLY document_views_viewed_at_idx ON document_views (viewed_at);"
-;
-
-/* migrations/000013_index_document_views_viewed_at.down.sql */
-static const char migc__m12_down[] =
-    "DROP INDEX CONCURRENTLY IF EXISTS document_views_viewed_at_idx;"
-;
-
-/* migrations/000014_create_document_view_stats.up.sql */
-static const char migc__m13_up[][4000] = {
-  /* row */
+    "CREATE INDEX document_views_document_version_id_idx ON document_views (document_version_id);\000"
+    /* migrations/000012_create_document_views.down.sql, down */
+    "migrations/000012_create_document_views.down.sql\000"
+    "DROP TABLE IF EXISTS document_views;\000"
+    "13\000"
+    "index_document_views_viewed_at\000"
+    /* migrations/000013_index_document_views_viewed_at.up.sql, up */
+    "migrations/000013_index_document_views_viewed_at.up.sql\000"
+    "CRE"
+  ,
+    "ATE INDEX CONCURRENTLY document_views_viewed_at_idx ON document_views (viewed_at);\000"
+    /* migrations/000013_index_document_views_viewed_at.down.sql, down */
+    "migrations/000013_index_document_views_viewed_at.down.sql\000"
+    "DROP INDEX CONCURRENTLY IF EXISTS document_views_viewed_at_idx;\000"
+    "14\000"
+    "create_document_view_stats\000"
+    /* migrations/000014_create_document_view_stats.up.sql, up */
+    "migrations/000014_create_document_view_stats.up.sql\000"
     "CREATE TABLE document_view_stats (\n    document_id     bigint      PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,\n    view_count      bigint      NOT NULL DEFAULT 0,\n    unique_viewers  bigint      NOT NULL DEFAULT 0,\n    first_viewed_at timestamptz,\n    last_viewed_at  timestamptz,\n    last_viewer_id  bigint      REFERENCES users (id) ON DELETE SET NULL,\n    created_at      timestamptz NOT NULL DEFAULT now(),\n    updated_at      timestamptz NOT NULL DEFAULT now(),\n    CONSTRAINT document_view_stats_view_count_non_negative CHECK (view_count >= 0),\n    CONSTRAINT document_view_stats_unique_viewers_valid CHECK (\n        unique_viewers >= 0 AND unique_viewers <= view_count\n    ),\n    CONSTRAINT document_view_stats_viewed_order CHECK (\n        first_viewed_at IS NULL OR last_viewed_at >= first_viewed_at\n    )\n);\000"
     "CREATE INDEX document_view_stats_last_viewer_id_idx ON document_view_stats (last_viewer_id);\000"
     "CREATE TRIGGER document_view_stats_set_updated_at\n    BEFORE UPDATE ON document_view_stats\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();\000"
@@ -189,21 +171,17 @@ static const char migc__m13_up[][4000] = {
     "INSERT INTO document_viewers (document_id, user_id, view_count, first_viewed_at, last_viewed_at)\nSELECT v.document_id, v.user_id, count(*), min(v.viewed_at), max(v.viewed_at)\n  FROM document_views v\n WHERE v.user_id IS NOT NULL\n GROUP BY v.document_id, v.user_id;\000"
     "INSERT INTO document_view_stats\n       (document_id, view_count, unique_viewers, first_viewed_at, last_viewed_at, last_viewer_id)\nSELECT v.document_id,\n       count(*),\n       count(DISTINCT v.user_id),\n       min(v.viewed_at),\n       max(v.viewed_at),\n       (array_agg(v.user_id ORDER BY v.viewed_at DESC, v.id DESC))[1]\n  FROM document_views v\n GROUP BY v.document_id;\000"
     "CREATE FUNCTION document_views_update_stats() RETURNS trigger\n    LANGUAGE plpgsql\nAS $body$\nDECLARE\n    inserted      bigint;\n    is_new_viewer boolean := false;\nBEGIN\n    IF NEW.user_id IS NOT NULL THEN\n        INSERT INTO document_viewers (document_id, user_id, view_count, first_viewed_at, last_viewed_at)\n        VALUES (NEW.document_id, NEW.user_id, 1, NEW.viewed_at, NEW.viewed_at)\n        ON CONFLICT (document_id, user_id) DO NOTHING;\n        GET DIAGNOSTICS inserted = ROW_COUNT;\n        is_new_viewer := inserted > 0;\n\n        IF NOT is_new_viewer THEN\n            UPDATE document_viewers\n               SET view_count      = view_count + 1,\n                   first_viewed_at = LEAST(first_viewed_at, NEW.viewed_at),\n                   last_viewed_at  = GREATEST(last_viewed_at, NEW.viewed_at)\n             WHERE document_id = NEW.document_id\n               AND user_id = NEW.user_id;\n        END IF;\n    END IF;\n\n    INSERT INTO document_view_stats AS s\n           (document_id, view_count, unique_viewers, first_viewed_at, last_viewed_at, last_viewer_id)\n"
-    "    VALUES (NEW.document_id, 1, CASE WHEN is_new_viewer THEN 1 ELSE 0 END,\n            NEW.viewed_at, NEW.viewed_at, NEW.user_id)\n    ON CONFLICT (document_id) DO UPDATE\n       SET view_count      = s.view_count + 1,\n           unique_viewers  = s.unique_viewers + CASE WHEN is_new_viewer THEN 1 ELSE 0 END,\n           first_viewed_at = LEAST(s.first_viewed_at, EXCLUDED.first_viewed_at),\n           last_viewed_at  = GREATEST(s.last_viewed_at, EXCLUDED.last_viewed_at),\n           last_viewer_id  = CASE\n                                 WHEN s.last_viewed_at "
+    "    VALUES (NEW.document_id, 1, CASE WHEN is_new_viewer THEN 1 ELSE 0 END,\n            NEW.viewed_at, NEW.viewed_at, NEW.user_id)\n    ON CONFLICT (document_id) DO UPDATE\n       SET view_count      = s.view_count + 1,\n           unique_viewers  = s.unique_viewers + CASE WHE"
   ,
-  /* row */
-    "IS NULL\n                                   OR EXCLUDED.last_viewed_at >= s.last_viewed_at\n                                 THEN EXCLUDED.last_viewer_id\n                                 ELSE s.last_viewer_id\n                             END;\n    RETURN NULL;\nEND;\n$body$;\000"
-    "CREATE TRIGGER document_views_update_stats\n    AFTER INSERT ON document_views\n    FOR EACH ROW EXECUTE FUNCTION document_views_update_stats();"
-  ,
-};
-
-/* migrations/000014_create_document_view_stats.down.sql */
-static const char migc__m13_down[] =
+    "N is_new_viewer THEN 1 ELSE 0 END,\n           first_viewed_at = LEAST(s.first_viewed_at, EXCLUDED.first_viewed_at),\n           last_viewed_at  = GREATEST(s.last_viewed_at, EXCLUDED.last_viewed_at),\n           last_viewer_id  = CASE\n                                 WHEN s.last_viewed_at IS NULL\n                                   OR EXCLUDED.last_viewed_at >= s.last_viewed_at\n                                 THEN EXCLUDED.last_viewer_id\n                                 ELSE s.last_viewer_id\n                             END;\n    RETURN NULL;\nEND;\n$body$;\000"
+    "CREATE TRIGGER document_views_update_stats\n    AFTER INSERT ON document_views\n    FOR EACH ROW EXECUTE FUNCTION document_views_update_stats();\000"
+    /* migrations/000014_create_document_view_stats.down.sql, down */
+    "migrations/000014_create_document_view_stats.down.sql\000"
     "DROP TRIGGER IF EXISTS document_views_update_stats ON document_views;\000"
     "DROP FUNCTION IF EXISTS document_views_update_stats();\000"
     "DROP TABLE IF EXISTS document_viewers;\000"
-    "DROP TABLE IF EXISTS document_view_stats;"
-;
+    "DROP TABLE IF EXISTS document_view_stats;\000"
+};
 
 static const migc_statement migc__statements[74] = {
     {0, 250, 2, 1, 0x0},
@@ -283,116 +261,88 @@ static const migc_statement migc__statements[74] = {
 };
 
 static const migc_migration migc__migrations[14] = {
-    {1LL, "1", "create_set_updated_at_function",
-     {migc__m0_up, 366, 2, migc__statements + 0, 1, 0, 0x0,
-      "migrations/000001_create_set_updated_at_function.up.sql",
+    {1LL, 0, 2,
+     {89, 366, 0, 2, 1, 0, 0x0, 33,
       "\xf5\x35\x0f\x45\x62\x9c\x25\x5e\x09\xf6\x18\x9e\xe2\x30\x7f\x82\x45\xf2\xe5\x7b\xc7\xb8\xba\xa5\x77\x40\x17\xcf\x8b\xcc\xdc\x27"},
-     {migc__m0_down, 41, 1, migc__statements + 2, 1, 0, 0x0,
-      "migrations/000001_create_set_updated_at_function.down.sql",
+     {514, 41, 2, 1, 1, 0, 0x0, 456,
       "\xd5\x69\xc1\x78\xdd\x93\x70\xfe\x0f\xa6\x6c\x21\x63\x66\x94\xe9\x59\x6c\x90\x3c\x4d\x9f\xd5\x0e\x5e\x4e\x89\xfa\xf6\x44\x91\x07"},
      "\x7f\x24\x26\x43\xde\x66\xbd\xe3\x4e\x23\xbd\x13\x8d\xbf\xaf\x30\x7a\x73\xa0\x1c\x9d\xa1\xd2\x02\x45\x39\x01\x7e\xa5\x88\x97\x5a"},
-    {2LL, "2", "create_users",
-     {migc__m1_up, 883, 3, migc__statements + 3, 1, 0, 0x0,
-      "migrations/000002_create_users.up.sql",
+    {2LL, 556, 558,
+     {609, 883, 3, 3, 1, 0, 0x0, 571,
       "\x82\xfe\x37\x8a\xeb\xe4\x2c\xa4\xd6\xdf\xdb\xe0\x13\x80\x91\x5a\xf5\xec\x57\x08\xb6\xe7\xb6\x8d\x02\x8a\x87\xa3\x58\xa6\x3d\x30"},
-     {migc__m1_down, 27, 1, migc__statements + 6, 1, 0, 0x0,
-      "migrations/000002_create_users.down.sql",
+     {1533, 27, 6, 1, 1, 0, 0x0, 1493,
       "\x8c\xbb\xfa\x5a\x22\x8c\xbe\xf2\xa7\x8d\x4c\xd2\xa0\x79\x0e\x48\xcd\x81\x21\x77\x09\x77\x16\x47\xdd\xde\xe8\xaa\x71\x3c\x79\xff"},
      "\xd0\x73\x5e\xc4\x94\xf4\x7a\x3f\xe6\xaf\xed\xb8\xda\x30\x42\x8d\x0d\x38\x19\xe6\x4a\xa8\x05\xb8\x0a\x76\x97\x84\x51\x2e\x2b\xb1"},
-    {3LL, "3", "create_groups",
-     {migc__m2_up, 1278, 5, migc__statements + 7, 1, 0, 0x0,
-      "migrations/000003_create_groups.up.sql",
+    {3LL, 1561, 1563,
+     {1616, 1278, 7, 5, 1, 0, 0x0, 1577,
       "\xde\xe0\x44\x48\x5e\x6d\xc8\xea\x28\xa0\x8f\x4d\xae\x90\x94\xe9\xeb\x0a\x95\x38\xc7\x54\x83\x40\x95\x03\x11\xb9\xbf\x21\xea\xfa"},
-     {migc__m2_down, 64, 2, migc__statements + 12, 1, 0, 0x0,
-      "migrations/000003_create_groups.down.sql",
+     {2936, 64, 12, 2, 1, 0, 0x0, 2895,
       "\x45\x05\x77\xf3\xd7\xcb\x2b\x2a\x50\x1d\x35\x92\x31\xf4\x41\x7a\x5b\x7d\xca\xdf\x2c\x5b\xf1\xd2\xa1\x2c\x0e\x48\x13\x5b\x99\xe7"},
      "\x6b\xc9\xd6\xcc\x35\xb4\x89\x32\x2b\xb9\x84\x1b\x17\x38\x04\xae\xc7\x2e\xe5\x9b\x5f\xb5\x94\x20\xf6\x4b\xba\xfa\x46\x71\xf4\xb4"},
-    {4LL, "4", "create_repositories",
-     {migc__m3_up, 1293, 4, migc__statements + 14, 1, 0, 0x0,
-      "migrations/000004_create_repositories.up.sql",
+    {4LL, 3001, 3003,
+     {3068, 1293, 14, 4, 1, 0, 0x0, 3023,
       "\xc5\xec\x62\xc1\xe5\xe7\xc1\x50\x74\xbf\xde\x55\x70\xc4\x03\x00\x7c\x6a\xd5\x36\x0b\x03\x87\x1e\xa3\xd5\x7a\xb4\x30\xf6\xc9\xc5"},
-     {migc__m3_down, 34, 1, migc__statements + 18, 1, 0, 0x0,
-      "migrations/000004_create_repositories.down.sql",
+     {4409, 34, 18, 1, 1, 0, 0x0, 4362,
       "\x7a\x3a\xe7\x12\x50\x94\x9d\xb9\x46\x20\xad\x49\x0b\xc8\xac\x87\x1f\x36\xbd\xd1\x7b\x26\xc6\x40\xa3\x00\xfd\x55\xc6\xaf\xf6\x5f"},
      "\xbd\x68\x93\x74\x81\x27\x8b\x52\x8a\x2f\xd0\x01\x8a\x1e\x38\x95\x78\x41\xa1\xf2\xb6\x07\x67\x5a\xeb\x2b\x8f\xa6\xdd\x29\x0f\xc4"},
-    {5LL, "5", "create_managed_files",
-     {migc__m4_up, 1501, 4, migc__statements + 19, 1, 0, 0x0,
-      "migrations/000005_create_managed_files.up.sql",
+    {5LL, 4444, 4446,
+     {4513, 1501, 19, 4, 1, 0, 0x0, 4467,
       "\x6f\x7f\xce\x1d\xe6\x9a\x53\x79\x8b\xb8\x05\xe9\x86\x97\xbc\x8d\xb6\x2c\x5b\xf9\xea\x77\xb3\x54\x0c\xc0\xbe\xcd\x68\x24\x8f\xf7"},
-     {migc__m4_down, 35, 1, migc__statements + 23, 1, 0, 0x0,
-      "migrations/000005_create_managed_files.down.sql",
+     {6063, 35, 23, 1, 1, 0, 0x0, 6015,
       "\x8b\x6a\x9f\x30\x82\xaa\xef\x7f\x59\xa9\x9e\x2f\xc9\xc0\x81\x97\x77\xca\xdc\x8f\x5f\xec\x84\xfc\x1b\x5b\xaa\x61\x6d\x50\xd2\x86"},
      "\x13\x85\x75\x2c\x73\x62\x31\x42\x85\x52\x1f\x2d\x6a\x80\x8f\xd7\xf3\xb8\x72\xb3\xcd\xf1\x6b\x63\xc8\x75\x8e\xbf\xeb\xbb\x9c\x28"},
-    {6LL, "6", "create_documents",
-     {migc__m5_up, 1299, 4, migc__statements + 24, 1, 0, 0x0,
-      "migrations/000006_create_documents.up.sql",
+    {6LL, 6099, 6101,
+     {6160, 1299, 24, 4, 1, 0, 0x0, 6118,
       "\x36\x93\x39\xdd\x40\x74\x57\x3e\x2a\xa6\xec\x19\xb3\x15\x7d\x69\x71\xf1\xd3\x51\x51\xa7\xe3\xf3\x9d\x7f\xb1\x42\x92\x59\x7e\x19"},
-     {migc__m5_down, 31, 1, migc__statements + 28, 1, 0, 0x0,
-      "migrations/000006_create_documents.down.sql",
+     {7504, 31, 28, 1, 1, 0, 0x0, 7460,
       "\xb9\x0e\x3c\xc1\x87\x72\xa1\x65\x40\x6d\xc1\xc7\x91\xf1\x72\x84\xe2\xd0\x59\xf1\x60\x32\x37\x9e\x0c\x40\xb9\x23\xd1\xfe\x61\xb2"},
      "\x51\x34\xc3\xd0\x38\xd5\x5d\xc7\x5b\xb6\x69\x66\x8b\xec\x80\x68\xaf\x78\xa1\xc7\x34\xf8\x6d\x2e\x20\x0f\x31\x1d\x5a\x60\x6f\xec"},
-    {7LL, "7", "create_document_versions",
-     {migc__m6_up, 1538, 5, migc__statements + 29, 1, 0, 0x0,
-      "migrations/000007_create_document_versions.up.sql",
+    {7LL, 7536, 7538,
+     {7613, 1538, 29, 5, 1, 0, 0x0, 7563,
       "\xa4\x3b\x02\x99\xd8\x8e\x76\x60\xc1\x29\x8e\x5d\x61\xf8\x28\x60\x3d\x8f\x60\xbf\xe9\xcd\x6d\xdb\x01\x5e\x4d\x58\x2b\xac\x1b\x80"},
-     {migc__m6_down, 39, 1, migc__statements + 34, 1, 0, 0x0,
-      "migrations/000007_create_document_versions.down.sql",
+     {9204, 39, 34, 1, 1, 0, 0x0, 9152,
       "\x4a\xdf\x72\xfb\xac\x1f\x19\x57\x2c\x4c\x0e\x07\x31\x6a\x43\xc3\x57\x12\xb8\x0c\x40\x41\x54\xc1\xfc\x9d\xa1\x9e\xf7\xcb\x5a\x20"},
      "\x62\x82\xe7\x35\x86\xc9\x16\xa4\xb5\x14\xd5\x05\x30\x73\x6f\x15\xf6\x0e\xfb\x4d\xd1\x62\x3b\x7f\x7a\x63\xf6\x27\xe8\xc7\x2d\x4e"},
-    {8LL, "8", "add_documents_current_version",
-     {migc__m7_up, 353, 3, migc__statements + 35, 1, 0, 0x0,
-      "migrations/000008_add_documents_current_version.up.sql",
+    {8LL, 9244, 9246,
+     {9331, 353, 35, 3, 1, 0, 0x0, 9276,
       "\x11\xb2\x25\xea\xa5\x98\x7f\x99\x7e\xb1\x06\x04\x4e\x8a\x6f\x83\x7c\x47\x44\xde\x7a\x4b\x62\x31\xaa\x04\x18\xd9\x83\x58\x0e\x1d"},
-     {migc__m7_down, 198, 3, migc__statements + 38, 1, 0, 0x0,
-      "migrations/000008_add_documents_current_version.down.sql",
+     {9742, 198, 38, 3, 1, 0, 0x0, 9685,
       "\xfd\x3c\x7f\x2c\x75\x9f\x13\x27\xac\xf9\x22\x42\xf8\xeb\x52\x91\x2f\x04\x8e\xf2\xdb\x77\x4f\x48\x5a\xc5\xfc\xc1\x32\x17\x5c\x12"},
      "\x69\x4d\x98\x06\x8a\xce\x1c\x65\xd3\x8c\xb9\x1d\x84\xd9\xd6\x5e\x31\xf4\x81\x59\x35\xc5\xe9\xf8\x9d\xd4\xdf\x24\x45\xea\xa8\x90"},
-    {9LL, "9", "create_executions",
-     {migc__m8_up, 1532, 5, migc__statements + 41, 1, 0, 0x0,
-      "migrations/000009_create_executions.up.sql",
+    {9LL, 9941, 9943,
+     {10004, 1532, 41, 5, 1, 0, 0x0, 9961,
       "\x03\x69\xef\x23\xc1\xc6\x45\x26\xcc\x44\xb3\xa7\xf1\xea\xce\x59\x85\x86\x06\x86\xda\x86\x85\x67\x58\xd6\xf7\x08\xed\x31\x41\x0f"},
-     {migc__m8_down, 32, 1, migc__statements + 46, 1, 0, 0x0,
-      "migrations/000009_create_executions.down.sql",
+     {11582, 32, 46, 1, 1, 0, 0x0, 11537,
       "\x9b\x58\x09\x9f\x3d\x0a\xc9\x89\x25\x83\x2b\xe3\x6f\x72\x57\x22\x71\x69\x7a\xe2\xae\xbd\xe2\x5d\x58\xd0\x96\x07\x8b\xa3\x5a\xda"},
      "\x7d\xae\x95\x07\xf0\x1e\x63\x71\xf9\x15\x23\x5a\xae\x08\x3f\x2b\xde\xed\x0e\x55\x14\x64\x54\xf4\xea\x6c\x13\xa6\x00\xe8\x75\xd2"},
-    {10LL, "10", "create_execution_steps",
-     {migc__m9_up, 1344, 2, migc__statements + 47, 1, 0, 0x0,
-      "migrations/000010_create_execution_steps.up.sql",
+    {10LL, 11615, 11618,
+     {11689, 1344, 47, 2, 1, 0, 0x0, 11641,
       "\xe3\x34\x8d\x0d\x83\xef\x53\x8e\x86\x6c\xf8\x1f\x37\x95\x25\x0c\xd7\x76\x26\x5d\xa5\x61\xdf\x5c\x90\xf0\x8f\xa6\x29\x40\xab\xbc"},
-     {migc__m9_down, 37, 1, migc__statements + 49, 1, 0, 0x0,
-      "migrations/000010_create_execution_steps.down.sql",
+     {13084, 37, 49, 1, 1, 0, 0x0, 13034,
       "\x18\x82\x85\xe2\x0f\x5d\x92\x03\xfc\x98\x21\x15\x6f\xf4\x2b\x88\x58\x77\x73\x85\xa2\xe5\xf0\xeb\xc1\x56\xef\xe0\x6f\x38\x2a\x95"},
      "\x68\x30\x81\xcf\x5f\xf2\x71\xce\xae\x5d\xc4\x45\x3b\xa3\xd1\xcb\x4e\xb6\x12\x46\xea\xc7\xb1\x9a\xfe\x65\x95\xe3\x9a\x4a\xaf\xaa"},
-    {11LL, "11", "create_execution_attachments",
-     {migc__m10_up, 1530, 3, migc__statements + 50, 1, 0, 0x0,
-      "migrations/000011_create_execution_attachments.up.sql",
+    {11LL, 13122, 13125,
+     {13208, 1530, 50, 3, 1, 0, 0x0, 13154,
       "\x02\xc7\xbb\xf6\xf4\x37\xfd\x78\x81\x93\x50\x89\x12\x15\xc7\x1d\x85\x48\xcb\x74\xd1\x76\xe8\x09\xdf\xf1\xd0\xf8\xed\x4e\x78\xff"},
-     {migc__m10_down, 43, 1, migc__statements + 53, 1, 0, 0x0,
-      "migrations/000011_create_execution_attachments.down.sql",
+     {14795, 43, 53, 1, 1, 0, 0x0, 14739,
       "\xac\x80\xe4\x79\x89\x04\xce\x15\x99\x1d\x57\x7f\x8d\xc0\x1c\x96\x87\xbc\xfa\x24\xac\xce\x34\x4e\x0a\x85\xd8\xa6\x75\x1e\x73\x5a"},
      "\xe7\x8f\x12\x9e\x9d\x6c\x1f\xb4\x00\x44\x89\x69\x88\xa6\x05\x1a\xf7\x29\xcf\xba\xec\x97\x93\xe3\xb3\xaf\xfe\x3b\xbb\x82\xf1\xd3"},
-    {12LL, "12", "create_document_views",
-     {migc__m11_up, 909, 4, migc__statements + 54, 1, 0, 0x0,
-      "migrations/000012_create_document_views.up.sql",
+    {12LL, 14839, 14842,
+     {14911, 909, 54, 4, 1, 0, 0x0, 14864,
       "\x5a\x95\xa7\xf6\x72\xe3\xc5\x94\x0d\xea\x70\x6c\x2c\x09\x54\xb6\x6f\xda\xcd\x00\x8d\x58\xcc\xd4\x43\xb8\x34\x7b\x25\xd1\x4e\xb6"},
-     {migc__m11_down, 36, 1, migc__statements + 58, 1, 0, 0x0,
-      "migrations/000012_create_document_views.down.sql",
+     {15870, 36, 58, 1, 1, 0, 0x0, 15821,
       "\xa4\x07\x88\x4f\xe4\x70\x48\x9d\x6a\x6f\x31\x6d\x9e\x88\x29\x68\xaa\x07\xb4\xac\x34\x3d\x19\xfd\xa8\x07\x48\xf0\xc9\xa6\x6b\x9f"},
      "\x58\x0c\xd1\x50\x9f\x4e\x21\x54\xae\x3a\x6f\x60\x6c\x6c\x3f\x19\x74\x04\xc4\xee\x30\xb4\x3b\xf4\xac\x8e\xe9\xa0\xc0\x98\xee\xad"},
-    {13LL, "13", "index_document_views_viewed_at",
-     {migc__m12_up, 85, 1, migc__statements + 59, 1, 1, 0x1,
-      "migrations/000013_index_document_views_viewed_at.up.sql",
+    {13LL, 15907, 15910,
+     {15997, 85, 59, 1, 1, 1, 0x1, 15941,
       "\xed\xbe\x5c\xa1\x96\x12\x16\xed\x00\x60\x6c\x4c\xb8\x6e\xbc\xe0\x0c\x7a\x7a\xa3\x57\x83\x11\xfa\x2a\x27\xc0\x5f\x6c\x88\xb3\x7e"},
-     {migc__m12_down, 63, 1, migc__statements + 60, 1, 1, 0x1,
-      "migrations/000013_index_document_views_viewed_at.down.sql",
+     {16141, 63, 60, 1, 1, 1, 0x1, 16083,
       "\x36\x1f\x59\x80\xbd\x85\x73\x33\xdc\x57\x68\x64\x07\xff\x1f\x8c\x08\x74\x1d\x37\xe2\x61\x29\x1d\xcc\x9f\x25\xd9\xb7\xc1\xad\xbc"},
      "\x96\x72\xcf\xe3\x55\x0a\x07\x9d\xfe\xf6\xb1\x67\x86\x6e\xc1\x8d\x2e\xee\xf2\x9e\x0a\xd4\x13\x03\xc4\x98\x95\x15\xf7\x89\x44\x78"},
-    {14LL, "14", "create_document_view_stats",
-     {(const char *)migc__m13_up, 4413, 9, migc__statements + 61, 1, 0, 0x0,
-      "migrations/000014_create_document_view_stats.up.sql",
+    {14LL, 16205, 16208,
+     {16287, 4413, 61, 9, 1, 0, 0x0, 16235,
       "\x3e\x78\x43\x72\x31\x0d\x80\x58\x2a\xed\x32\xe2\xa4\xc8\xb1\xae\xb2\x1e\xc2\x44\xf9\x69\x15\xd1\xb9\x85\x94\xbd\x86\x6c\xa0\x02"},
-     {migc__m13_down, 205, 4, migc__statements + 70, 1, 0, 0x0,
-      "migrations/000014_create_document_view_stats.down.sql",
+     {20755, 205, 70, 4, 1, 0, 0x0, 20701,
       "\xb9\x41\x3a\x9d\xbf\x1b\xd6\x28\xb3\xe2\x83\xf9\x4e\x02\x94\x4b\x7f\x8f\xf0\xd4\x1e\xcd\xe2\x5f\xeb\xdb\xc9\xa6\x69\x32\xc1\xa0"},
      "\xd5\x22\xd4\xbb\xb9\x35\x55\x06\x08\x1d\x78\x58\x03\x56\x2b\x09\x84\x6b\xbf\xf5\x54\x56\x20\x80\xc0\x39\x24\xe0\x97\x8c\x48\xa7"},
 };
@@ -401,5 +351,7 @@ extern const migc_catalog app_migrations;
 const migc_catalog app_migrations = {
     MIGC_CATALOG_ABI, 1, "app_migrations", "migrations", "0.1.0",
     14, migc__migrations,
+    migc__statements, 74,
+    (const char *)migc__text, 20961,
     "\xd5\x22\xd4\xbb\xb9\x35\x55\x06\x08\x1d\x78\x58\x03\x56\x2b\x09\x84\x6b\xbf\xf5\x54\x56\x20\x80\xc0\x39\x24\xe0\x97\x8c\x48\xa7"
 };

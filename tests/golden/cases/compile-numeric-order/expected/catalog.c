@@ -3,39 +3,36 @@
 #include <stddef.h>
 #include <migc/catalog.h>
 
-#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != 1
-#error "this catalog was generated for migc catalog ABI 1: regenerate it with the migc that matches <migc/catalog.h>"
+#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != 2
+#error "this catalog was generated for migc catalog ABI 2: regenerate it with the migc that matches <migc/catalog.h>"
 #endif
 
-/* numeric-order/1_a.up.sql */
-static const char migc__m0_up[] =
-    "CREATE TABLE a (id integer PRIMARY KEY);"
-;
-
-/* numeric-order/1_a.down.sql */
-static const char migc__m0_down[] =
-    "DROP TABLE a;"
-;
-
-/* numeric-order/2_b.up.sql */
-static const char migc__m1_up[] =
-    "CREATE TABLE b (id integer PRIMARY KEY, a_id integer REFERENCES a (id));"
-;
-
-/* numeric-order/2_b.down.sql */
-static const char migc__m1_down[] =
-    "DROP TABLE b;"
-;
-
-/* numeric-order/10_c.up.sql */
-static const char migc__m2_up[] =
-    "CREATE TABLE c (id integer PRIMARY KEY, b_id integer NOT NULL REFERENCES b (id));"
-;
-
-/* numeric-order/10_c.down.sql */
-static const char migc__m2_down[] =
-    "DROP TABLE c;"
-;
+static const char migc__text[][4000] = {
+    "1\000"
+    "a\000"
+    /* numeric-order/1_a.up.sql, up */
+    "numeric-order/1_a.up.sql\000"
+    "CREATE TABLE a (id integer PRIMARY KEY);\000"
+    /* numeric-order/1_a.down.sql, down */
+    "numeric-order/1_a.down.sql\000"
+    "DROP TABLE a;\000"
+    "2\000"
+    "b\000"
+    /* numeric-order/2_b.up.sql, up */
+    "numeric-order/2_b.up.sql\000"
+    "CREATE TABLE b (id integer PRIMARY KEY, a_id integer REFERENCES a (id));\000"
+    /* numeric-order/2_b.down.sql, down */
+    "numeric-order/2_b.down.sql\000"
+    "DROP TABLE b;\000"
+    "10\000"
+    "c\000"
+    /* numeric-order/10_c.up.sql, up */
+    "numeric-order/10_c.up.sql\000"
+    "CREATE TABLE c (id integer PRIMARY KEY, b_id integer NOT NULL REFERENCES b (id));\000"
+    /* numeric-order/10_c.down.sql, down */
+    "numeric-order/10_c.down.sql\000"
+    "DROP TABLE c;\000"
+};
 
 static const migc_statement migc__statements[6] = {
     {0, 40, 2, 1, 0x0},
@@ -47,28 +44,22 @@ static const migc_statement migc__statements[6] = {
 };
 
 static const migc_migration migc__migrations[3] = {
-    {1LL, "1", "a",
-     {migc__m0_up, 40, 1, migc__statements + 0, 1, 0, 0x0,
-      "numeric-order/1_a.up.sql",
+    {1LL, 0, 2,
+     {29, 40, 0, 1, 1, 0, 0x0, 4,
       "\x96\xa3\xd4\x65\xb8\xaf\x6b\x65\xa1\x04\x8f\xf4\x99\x59\x9b\x4f\xf6\xea\x27\x57\x71\xe1\xaa\xc7\xe2\x00\xe1\xfb\xa0\xac\x07\xab"},
-     {migc__m0_down, 13, 1, migc__statements + 1, 1, 0, 0x0,
-      "numeric-order/1_a.down.sql",
+     {97, 13, 1, 1, 1, 0, 0x0, 70,
       "\x96\x67\x5b\xc4\xf7\x63\x0f\xe7\x31\xc0\x31\xf7\xa1\x59\x22\x44\x3a\xb8\xce\x8a\x79\x67\xdc\xc0\x79\x4f\xd5\x41\x6b\xe9\x85\x4f"},
      "\x86\x10\xfd\x34\x7d\x45\xbe\xe8\xa6\xcb\xe1\x30\xed\x11\x70\xc2\xd5\xd6\xe6\xe3\x08\x24\xfa\x02\x0c\x7d\xad\xe5\x8f\xb0\x0f\xb2"},
-    {2LL, "2", "b",
-     {migc__m1_up, 72, 1, migc__statements + 2, 1, 0, 0x0,
-      "numeric-order/2_b.up.sql",
+    {2LL, 111, 113,
+     {140, 72, 2, 1, 1, 0, 0x0, 115,
       "\x7b\x05\x7d\x2f\xdc\xb3\x47\x4a\xf3\xd3\x7a\xbf\x20\xef\xce\x8a\x85\x9f\x47\x38\x63\x1c\x72\x6a\x4f\x34\x40\xca\xee\xb9\xde\xe7"},
-     {migc__m1_down, 13, 1, migc__statements + 3, 1, 0, 0x0,
-      "numeric-order/2_b.down.sql",
+     {240, 13, 3, 1, 1, 0, 0x0, 213,
       "\xe9\x04\xc7\xb9\xce\xe8\x5e\x4d\xcc\x37\x77\xf2\x13\xc9\x47\x67\x39\x9f\xa6\xec\xdf\xdd\x92\x18\xa4\xa2\x2c\x10\x33\x32\x45\x38"},
      "\xdb\x0a\xfa\xfc\x9c\xed\xb8\x12\xb2\x51\xf0\x22\xc8\x6d\xb5\xc4\xbc\xb7\x8c\x49\x5d\xd6\x2a\xe6\xcd\x97\x56\xfa\xa1\xd0\xc4\x17"},
-    {10LL, "10", "c",
-     {migc__m2_up, 81, 1, migc__statements + 4, 1, 0, 0x0,
-      "numeric-order/10_c.up.sql",
+    {10LL, 254, 257,
+     {285, 81, 4, 1, 1, 0, 0x0, 259,
       "\x83\xd6\x08\x70\xfa\x73\xd9\xcf\xcd\x09\x54\x39\xe6\x9a\x1a\x08\xd0\x11\x59\xf8\x84\x80\xe3\xc9\x1f\x53\x69\x2c\x43\x27\xc9\x5a"},
-     {migc__m2_down, 13, 1, migc__statements + 5, 1, 0, 0x0,
-      "numeric-order/10_c.down.sql",
+     {395, 13, 5, 1, 1, 0, 0x0, 367,
       "\x42\x38\xec\x0b\x4e\x89\xd9\xb8\x8d\x73\x93\xc0\xb4\x08\x5f\x9d\x93\x4b\x6c\x75\xf1\x06\x90\xa3\xe3\x8e\x85\x3f\xec\x9e\xdb\x68"},
      "\x96\xbd\x1e\xbd\x81\x04\x4e\x6a\x9b\x1f\xff\x08\x7a\x2a\xd4\xf5\x57\x03\x05\x8c\xb0\xa2\xa4\x30\xe6\x72\xb5\x5c\xa0\x9c\x6c\x20"},
 };
@@ -77,5 +68,7 @@ extern const migc_catalog numeric_order_catalog;
 const migc_catalog numeric_order_catalog = {
     MIGC_CATALOG_ABI, 1, "numeric_order_catalog", "numeric-order", "0.1.0",
     3, migc__migrations,
+    migc__statements, 6,
+    (const char *)migc__text, 409,
     "\x96\xbd\x1e\xbd\x81\x04\x4e\x6a\x9b\x1f\xff\x08\x7a\x2a\xd4\xf5\x57\x03\x05\x8c\xb0\xa2\xa4\x30\xe6\x72\xb5\x5c\xa0\x9c\x6c\x20"
 };

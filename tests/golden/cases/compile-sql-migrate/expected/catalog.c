@@ -3,82 +3,67 @@
 #include <stddef.h>
 #include <migc/catalog.h>
 
-#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != 1
-#error "this catalog was generated for migc catalog ABI 1: regenerate it with the migc that matches <migc/catalog.h>"
+#if !defined(MIGC_CATALOG_ABI) || MIGC_CATALOG_ABI != 2
+#error "this catalog was generated for migc catalog ABI 2: regenerate it with the migc that matches <migc/catalog.h>"
 #endif
 
-/* sql-migrate/20230222172540-create-customers.sql */
-static const char migc__m0_up[] =
+static const char migc__text[][4000] = {
+    "20230222172540-create-customers.sql\000"
+    "create-customers\000"
+    /* sql-migrate/20230222172540-create-customers.sql, up */
+    "sql-migrate/20230222172540-create-customers.sql\000"
     "CREATE TABLE customers (\n    id            serial      PRIMARY KEY,\n    name          text        NOT NULL,\n    \"a\"\"b\"        text,\n    \"weird;name\"  text,\n    flags         bit(4)      NOT NULL DEFAULT B'1010',\n    mask          bit(8)      NOT NULL DEFAULT X'1F',\n    created_at    timestamptz NOT NULL DEFAULT now()\n);\000"
-    "INSERT INTO customers (name, \"a\"\"b\", \"weird;name\") VALUES\n    ('Ada; Lovelace', 'x\"y', E'it\\'s; here'),\n    ('\346\235\261\344\272\254\345\225\206\345\272\227', NULL, 'Gr\303\274\303\237e');"
-;
-
-/* sql-migrate/20230222172540-create-customers.sql */
-static const char migc__m0_down[] =
-    "DROP TABLE customers;"
-;
-
-/* sql-migrate/20230222180000-customer-functions.sql */
-static const char migc__m1_up[] =
-    "CREATE FUNCTION customer_greeting(c customers) RETURNS text\n    LANGUAGE plpgsql STABLE\nAS $$\nDECLARE\n    -- a tagged quote inside the untagged body; note the lone ' inside it\n    tmpl constant text := $q$Hello, %s; welcome back! (it's on us)$q$;\nBEGIN\n    IF c.name LIKE '%;%' THEN\n        RETURN format(tmpl, quote_ident(c.name));\n    END IF;\n    RETURN format(tmpl, c.name);\nEND;\n$$;"
-;
-
-/* sql-migrate/20230222180000-customer-functions.sql */
-static const char migc__m1_down[] =
-    "DROP FUNCTION customer_greeting(customers);"
-;
-
-/* sql-migrate/20230301090000-tickets-1.sql */
-static const char migc__m2_up[] =
-    "CREATE TABLE tickets (\n    id           serial  PRIMARY KEY,\n    customer_id  integer NOT NULL REFERENCES customers (id) ON DELETE CASCADE,\n    subject      text    NOT NULL,\n    body         text    NOT NULL DEFAULT ''\n);"
-;
-
-/* sql-migrate/20230301090000-tickets-1.sql */
-static const char migc__m2_down[] =
-    "DROP TABLE tickets;"
-;
-
-/* sql-migrate/20230301090000-tickets-2.sql */
-static const char migc__m3_up[] =
+    "INSERT INTO customers (name, \"a\"\"b\", \"weird;name\") VALUES\n    ('Ada; Lovelace', 'x\"y', E'it\\'s; here'),\n    ('\346\235\261\344\272\254\345\225\206\345\272\227', NULL, 'Gr\303\274\303\237e');\000"
+    /* sql-migrate/20230222172540-create-customers.sql, down */
+    "DROP TABLE customers;\000"
+    "20230222180000-customer-functions.sql\000"
+    "customer-functions\000"
+    /* sql-migrate/20230222180000-customer-functions.sql, up */
+    "sql-migrate/20230222180000-customer-functions.sql\000"
+    "CREATE FUNCTION customer_greeting(c customers) RETURNS text\n    LANGUAGE plpgsql STABLE\nAS $$\nDECLARE\n    -- a tagged quote inside the untagged body; note the lone ' inside it\n    tmpl constant text := $q$Hello, %s; welcome back! (it's on us)$q$;\nBEGIN\n    IF c.name LIKE '%;%' THEN\n        RETURN format(tmpl, quote_ident(c.name));\n    END IF;\n    RETURN format(tmpl, c.name);\nEND;\n$$;\000"
+    /* sql-migrate/20230222180000-customer-functions.sql, down */
+    "DROP FUNCTION customer_greeting(customers);\000"
+    "20230301090000-tickets-1.sql\000"
+    "tickets-1\000"
+    /* sql-migrate/20230301090000-tickets-1.sql, up */
+    "sql-migrate/20230301090000-tickets-1.sql\000"
+    "CREATE TABLE tickets (\n    id           serial  PRIMARY KEY,\n    customer_id  integer NOT NULL REFERENCES customers (id) ON DELETE CASCADE,\n    subject      text    NOT NULL,\n    body         text    NOT NULL DEFAULT ''\n);\000"
+    /* sql-migrate/20230301090000-tickets-1.sql, down */
+    "DROP TABLE tickets;\000"
+    "20230301090000-tickets-2.sql\000"
+    "tickets-2\000"
+    /* sql-migrate/20230301090000-tickets-2.sql, up */
+    "sql-migrate/20230301090000-tickets-2.sql\000"
     "ALTER TABLE tickets ADD COLUMN status text NOT NULL DEFAULT 'open'\n    CHECK (status IN ('open', 'closed'));\000"
     "CREATE FUNCTION close_ticket(ticket_id integer) RETURNS void\n    LANGUAGE plpgsql\nAS $fn$\nBEGIN\n    /* idempotent /* closing twice is fine; */ no error then; */\n    UPDATE tickets SET status = 'closed' WHERE id = ticket_id;\n    IF NOT FOUND THEN\n        RAISE EXCEPTION E'ticket % not found;\\tit\\'s gone', ticket_id;\n    END IF;\nEND;\n$fn$;\000"
-    "INSERT INTO tickets (customer_id, subject)\nSELECT id, 'Welcome; urgent' FROM customers;"
-;
-
-/* sql-migrate/20230301090000-tickets-2.sql */
-static const char migc__m3_down[] =
+    "INSERT INTO tickets (customer_id, subject)\nSELECT id, 'Welcome; urgent' FROM customers;\000"
+    /* sql-migrate/20230301090000-tickets-2.sql, down */
     "DELETE FROM tickets WHERE subject = 'Welcome; urgent';\000"
     "DROP FUNCTION close_ticket(integer);\000"
-    "ALTER TABLE tickets DROP COLUMN status;"
-;
-
-/* sql-migrate/20230310120000-ticket-indexes.sql */
-static const char migc__m4_up[] =
+    "ALTER TABLE tickets DROP COLUMN status;\000"
+    "20230310120000-ticket-indexes.sql\000"
+    "ticket-indexes\000"
+    /* sql-migrate/20230310120000-ticket-indexes.sql, up */
+    "sql-migrate/20230310120000-ticket-indexes.sql\000"
     "CREATE INDEX CONCURRENTLY tickets_customer_id_idx ON tickets (customer_id);\000"
-    "CREATE INDEX CONCURRENTLY tickets_open_idx ON tickets (id) WHERE status = 'open';"
-;
-
-/* sql-migrate/20230310120000-ticket-indexes.sql */
-static const char migc__m4_down[] =
+    "CREATE INDEX CONCURRENTLY tickets_open_idx ON tickets (id) WHERE status = 'open';\000"
+    /* sql-migrate/20230310120000-ticket-indexes.sql, down */
     "DROP INDEX CONCURRENTLY IF EXISTS tickets_open_idx;\000"
-    "DROP INDEX CONCURRENTLY IF EXISTS tickets_customer_id_idx;"
-;
-
-/* sql-migrate/20230315101500-ticket-priority.sql */
-static const char migc__m5_up[] =
+    "DROP INDEX CONCURRENTLY IF EXISTS tickets_customer_id_idx;\000"
+    "20230315101500-ticket-priority.sql\000"
+    "ticket-priority\000"
+    /* sql-migrate/20230315101500-ticket-priority.sql, up */
+    "sql-migrate/20230315101500-ticket-priority.sql\000"
     "ALTER TABLE tickets ADD COLUMN priority smallint NOT NULL DEFAULT 3;\000"
     "UPDATE tickets SET priority = 1 WHERE subject ILIKE '%urgent%';\000"
     "COMMIT;\000"
     "CREATE INDEX CONCURRENTLY tickets_priority_idx ON tickets (priority, id);\000"
     "BEGIN;\000"
-    "COMMENT ON COLUMN tickets.priority IS '1 = urgent; 3 = normal';"
-;
-
-/* sql-migrate/20230315101500-ticket-priority.sql */
-static const char migc__m5_down[] =
+    "COMMENT ON COLUMN tickets.priority IS '1 = urgent; 3 = normal';\000"
+    /* sql-migrate/20230315101500-ticket-priority.sql, down */
     "DROP INDEX IF EXISTS tickets_priority_idx;\000"
-    "ALTER TABLE tickets DROP COLUMN priority;"
-;
+    "ALTER TABLE tickets DROP COLUMN priority;\000"
+};
 
 static const migc_statement migc__statements[25] = {
     {0, 321, 5, 1, 0x0},
@@ -109,52 +94,40 @@ static const migc_statement migc__statements[25] = {
 };
 
 static const migc_migration migc__migrations[6] = {
-    {20230222172540LL, "20230222172540-create-customers.sql", "create-customers",
-     {migc__m0_up, 464, 2, migc__statements + 0, 1, 0, 0x0,
-      "sql-migrate/20230222172540-create-customers.sql",
+    {20230222172540LL, 0, 36,
+     {101, 464, 0, 2, 1, 0, 0x0, 53,
       "\x2b\xd0\xab\x20\x2b\x3a\xcd\xba\x68\x80\xe1\x1e\x71\x65\x7c\x44\xcb\x03\xe8\xc2\x6e\x22\x99\xe8\x97\x26\x5f\xcd\xf9\x22\x06\x5d"},
-     {migc__m0_down, 21, 1, migc__statements + 2, 20, 0, 0x0,
-      "sql-migrate/20230222172540-create-customers.sql",
+     {566, 21, 2, 1, 20, 0, 0x0, 53,
       "\x7c\x3b\xb6\xb9\xad\xef\xcb\xd2\x90\x87\x23\x5c\xbc\xca\xd5\x81\x98\x05\xf4\x1e\x6e\x30\x8c\x79\x08\x78\x5a\xbb\xdd\x2f\xda\x01"},
      "\x3f\x90\x73\x91\x29\x22\x70\x83\xc7\xab\x44\x97\x3c\x68\x19\xeb\x5c\x63\xd4\xfb\x91\x66\x69\x22\x07\xab\x44\x96\xa9\x59\x3d\xe4"},
-    {20230222180000LL, "20230222180000-customer-functions.sql", "customer-functions",
-     {migc__m1_up, 386, 1, migc__statements + 3, 1, 0, 0x0,
-      "sql-migrate/20230222180000-customer-functions.sql",
+    {20230222180000LL, 588, 626,
+     {695, 386, 3, 1, 1, 0, 0x0, 645,
       "\x2e\x7e\x7b\x92\x84\x22\x4b\x52\x99\xf3\x0c\x1e\xb4\x7c\x1d\xdf\x4d\x69\x22\x02\x00\x16\xdf\x36\x1b\xe6\xab\xa1\x0f\x58\x78\xe4"},
-     {migc__m1_down, 43, 1, migc__statements + 4, 18, 0, 0x0,
-      "sql-migrate/20230222180000-customer-functions.sql",
+     {1082, 43, 4, 1, 18, 0, 0x0, 645,
       "\xb5\x48\xab\xbd\x52\x06\xf3\x72\x6f\x58\x16\x6d\x55\x66\x11\x8f\xe8\xc3\x05\x1e\x5d\xf6\x4a\x59\x57\x05\xd4\x32\x32\xa2\xf8\x18"},
      "\xf0\x97\x44\x6b\x4c\x1b\x39\xdf\x46\x2e\xd1\x42\x8b\x2f\x68\x7e\xa1\xd8\x36\x9e\x5f\xde\xdd\xe9\xdd\xaa\x82\x33\x98\xa8\xb6\xe5"},
-    {20230301090000LL, "20230301090000-tickets-1.sql", "tickets-1",
-     {migc__m2_up, 222, 1, migc__statements + 5, 1, 0, 0x0,
-      "sql-migrate/20230301090000-tickets-1.sql",
+    {20230301090000LL, 1126, 1155,
+     {1206, 222, 5, 1, 1, 0, 0x0, 1165,
       "\x76\x95\xd2\xb0\xbc\x5f\x0d\x6f\x01\xaf\x4c\x2c\x2c\x37\x6b\xa1\xb5\x53\xed\xf9\x9a\xe3\x60\xae\x03\xe3\xc1\x27\xe0\x99\x12\x13"},
-     {migc__m2_down, 19, 1, migc__statements + 6, 12, 0, 0x0,
-      "sql-migrate/20230301090000-tickets-1.sql",
+     {1429, 19, 6, 1, 12, 0, 0x0, 1165,
       "\xb6\x41\xd0\x6a\x72\x46\x72\x3a\x3c\xd7\xfb\x54\xdd\xb9\xf6\x13\xd0\xf8\xff\x7a\xf0\x52\xe3\xdb\x27\xd1\xb4\xc9\xde\xfd\xbe\xec"},
      "\x3d\xd6\xd8\x93\x79\xce\x18\xf2\x54\x3d\x23\xf0\x13\x0b\x30\xd2\xca\x6d\x0e\x3b\xfc\x5a\xc6\xcc\x8d\x56\x73\xd4\x01\x11\x3d\x25"},
-    {20230301090000LL, "20230301090000-tickets-2.sql", "tickets-2",
-     {migc__m3_up, 536, 3, migc__statements + 7, 1, 0, 0x0,
-      "sql-migrate/20230301090000-tickets-2.sql",
+    {20230301090000LL, 1449, 1478,
+     {1529, 536, 7, 3, 1, 0, 0x0, 1488,
       "\xf9\x48\x35\xcf\xe0\x60\xdf\xdb\x3a\x55\xbf\x52\xbe\x4b\xcc\x09\xf6\x8c\x5d\xa2\xb3\x91\x7c\x25\x28\x84\xdf\x81\xa3\x6c\x12\x55"},
-     {migc__m3_down, 131, 3, migc__statements + 10, 23, 0, 0x0,
-      "sql-migrate/20230301090000-tickets-2.sql",
+     {2066, 131, 10, 3, 23, 0, 0x0, 1488,
       "\xd1\xbb\x13\x15\xb2\x77\xc8\xaf\x49\x3d\x7e\x71\x9e\x43\x47\xbf\x8a\xd8\x79\x31\x0f\xf8\xcb\x1e\x4c\x8b\x94\x59\x96\xfa\x54\xc9"},
      "\x8a\xaf\x6b\x5f\x55\x48\xbb\xe9\x32\x1e\x3c\x7f\x2a\x5c\xdd\x66\x9b\x15\x6a\xd9\x79\x02\x42\x98\xa5\x36\x08\x33\xd6\x48\xcf\x8b"},
-    {20230310120000LL, "20230310120000-ticket-indexes.sql", "ticket-indexes",
-     {migc__m4_up, 157, 2, migc__statements + 13, 1, 1, 0x0,
-      "sql-migrate/20230310120000-ticket-indexes.sql",
+    {20230310120000LL, 2198, 2232,
+     {2293, 157, 13, 2, 1, 1, 0x0, 2247,
       "\xbb\xda\x94\x02\x88\xff\x88\x1e\x10\x24\x01\xa2\x57\xbf\xe8\x8e\xee\xf9\x67\x9d\xbc\x3f\xe1\xcc\xad\x66\xc2\xda\x6b\xa1\x39\x5d"},
-     {migc__m4_down, 110, 2, migc__statements + 15, 5, 1, 0x0,
-      "sql-migrate/20230310120000-ticket-indexes.sql",
+     {2451, 110, 15, 2, 5, 1, 0x0, 2247,
       "\x23\x5d\x79\x4a\xec\x35\x85\xbb\xb4\xaf\xe5\xea\x13\x4f\x43\x25\x1d\x87\x06\xdc\x93\x9c\x75\x0a\x32\xdf\x3c\xe6\xa2\x23\x16\x12"},
      "\xbc\x3b\xd8\x98\x79\x9e\xa0\x6c\x2b\x08\xfe\x3a\x6c\xe8\x32\x1a\x37\x45\xe3\x86\xe0\x1b\xbd\x46\xe7\x05\x52\x29\x25\x80\x1a\x17"},
-    {20230315101500LL, "20230315101500-ticket-priority.sql", "ticket-priority",
-     {migc__m5_up, 285, 6, migc__statements + 17, 1, 2, 0x0,
-      "sql-migrate/20230315101500-ticket-priority.sql",
+    {20230315101500LL, 2562, 2597,
+     {2660, 285, 17, 6, 1, 2, 0x0, 2613,
       "\x4e\x41\x4f\x24\xdc\x5c\x55\xd8\xbb\xa8\x89\x6c\x80\x65\x3d\x85\x8f\xbc\x75\x3b\xbb\x3a\xa2\x52\x26\xbd\x51\x87\x0c\x4a\xed\xc3"},
-     {migc__m5_down, 84, 2, migc__statements + 23, 11, 0, 0x0,
-      "sql-migrate/20230315101500-ticket-priority.sql",
+     {2946, 84, 23, 2, 11, 0, 0x0, 2613,
       "\xb4\xe0\x64\xdd\x68\xa3\x12\xd0\x15\xc0\xe4\xa9\xe8\x75\x19\xd5\xc7\xec\x77\xcc\xaa\x6c\x88\xaf\xe6\x48\x73\xe8\xd3\xbf\xee\xda"},
      "\x49\x17\xd2\x2d\xa2\xa4\x80\x94\x75\xcd\xd9\x71\x6d\xe7\xf0\x07\x91\xcf\xdf\xd7\xbe\x20\x62\x07\x8c\x6e\xfd\xf1\x5a\xb9\x46\x88"},
 };
@@ -163,5 +136,7 @@ extern const migc_catalog sql_migrate_catalog;
 const migc_catalog sql_migrate_catalog = {
     MIGC_CATALOG_ABI, 3, "sql_migrate_catalog", "sql-migrate", "0.1.0",
     6, migc__migrations,
+    migc__statements, 25,
+    (const char *)migc__text, 3031,
     "\x49\x17\xd2\x2d\xa2\xa4\x80\x94\x75\xcd\xd9\x71\x6d\xe7\xf0\x07\x91\xcf\xdf\xd7\xbe\x20\x62\x07\x8c\x6e\xfd\xf1\x5a\xb9\x46\x88"
 };
