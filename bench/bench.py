@@ -43,8 +43,11 @@ import tempfile
 import time
 
 # Seconds: a command slower than this is timed once, not in every round.
-SLOW_APPLY = 20.0
+SLOW_APPLY = 5.0
 SLOW_REPEAT = 2.0
+# Seconds: a no-op start or status slower than this is stopped and
+# reported as such (alembic's `current` is quadratic in the history).
+STOP_AFTER = 20
 
 # The peer tools, by the names bench/peers/command.sh takes.
 PEERS = ["dbmate", "node-pg-migrate", "postgrator", "sqitch", "alembic"]
@@ -154,14 +157,19 @@ def free_port():
 
 # ---- hyperfine ---------------------------------------------------------------
 
-def hyperfine(commands, runs, warmup=0, prepare=None, out_json=None):
-    """Times commands (name -> shell command); returns name -> [seconds]."""
+def hyperfine(commands, runs, warmup=0, prepare=None, out_json=None,
+              exit_codes=None):
+    """Times commands (name -> shell command); returns name -> [seconds].
+    With a dict as exit_codes, failing commands do not stop hyperfine and
+    their exit statuses are stored there (name -> [status])."""
     fd, path = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     args = ["hyperfine", "--style", "none", "--runs", str(runs),
             "--warmup", str(warmup), "--export-json", path]
     if prepare:
         args += ["--prepare", prepare]
+    if exit_codes is not None:
+        args += ["--ignore-failure"]
     for name, cmd in commands.items():
         args += ["--command-name", name, cmd]
     r = run(args, check=False, capture=True)
@@ -174,6 +182,8 @@ def hyperfine(commands, runs, warmup=0, prepare=None, out_json=None):
     if out_json:
         with open(out_json, "a") as f:
             f.write(json.dumps(data) + "\n")
+    if exit_codes is not None:
+        exit_codes.update({res["command"]: res["exit_codes"] for res in data["results"]})
     return {res["command"]: res["times"] for res in data["results"]}
 
 
@@ -285,13 +295,26 @@ class Bench:
         return cmds
 
     def bench_repeat(self, section, n, cmds, rounds, runs, warmup):
-        # a first run of each sorts out the slow ones, which are timed once
-        first = hyperfine(cmds, runs=1, out_json=self.raw)
+        # a first run of each sorts out the slow ones, which are timed once,
+        # and stops the very slow ones
+        codes = {}
+        first = hyperfine({k: f"timeout {STOP_AFTER} sh -c {shlex.quote(v)}"
+                           for k, v in cmds.items()},
+                          runs=1, out_json=self.raw, exit_codes=codes)
+        for name, t in list(first.items()):
+            if codes[name][0] == 124:
+                self.notes.append(f"{name}'s {section} at N = {n:,} was stopped "
+                                  f"after {STOP_AFTER} s")
+                log(f"{section} N={n}: {name} stopped after {STOP_AFTER} s")
+                del first[name]
+            elif codes[name][0] != 0:
+                raise SystemExit(f"bench: {section} N={n}: {name} failed "
+                                 f"(exit status {codes[name][0]}): {cmds[name]}")
         for name, t in first.items():
             if t[0] > SLOW_REPEAT:
                 self.results[(section, n, name)] = t
                 log(f"{section} N={n}: {name} {t[0]:.2f} s, timed once")
-        cmds = {k: v for k, v in cmds.items() if first[k][0] <= SLOW_REPEAT}
+        cmds = {k: v for k, v in cmds.items() if k in first and first[k][0] <= SLOW_REPEAT}
         for r in range(rounds):
             names = list(cmds)
             k = r % len(names)
@@ -412,7 +435,7 @@ class Bench:
     def run_all(self, ns):
         a = self.args
         self.facts["server"] = self.pg.version()
-        rounds = {10: 1, 100: 5, 1000: 5, 10000: 1}
+        rounds = {10: 1, 100: 5, 1000: 3, 10000: 1}
         if a.quick:
             rounds = {n: 1 for n in ns}
         dirs = {}
@@ -435,10 +458,12 @@ class Bench:
                             f"so about {t * 10 / 60:.0f} minutes or more at 10,000 "
                             f"(the limit per command is {a.max_apply_10k / 60:.0f} minutes)")
             noop = self.noop_commands(n, d, "noop")
-            runs = 10 if n < 10000 else 5
-            self.bench_repeat("noop", n, noop, rounds=3 if not a.quick else 1, runs=runs, warmup=2)
+            # short rounds, many of them: the order rotates often, so a
+            # drift of the machine's speed falls on every command alike
+            runs = 5 if n < 10000 else 3
+            self.bench_repeat("noop", n, noop, rounds=6 if not a.quick else 1, runs=runs, warmup=2)
             status = self.noop_commands(n, d, "status")
-            self.bench_repeat("status", n, status, rounds=2 if not a.quick else 1, runs=runs, warmup=1)
+            self.bench_repeat("status", n, status, rounds=2 if not a.quick else 1, runs=2 * runs, warmup=1)
             if n == 100:
                 self.count_statements(n, d)
                 self.count_round_trips(n, d)
@@ -452,7 +477,7 @@ class Bench:
         flat = {"SELECT 1 (floor)": f"DATABASE_URL={q(self.pg.url(self.db('migc', 10)))} {q(os.path.join(self.work, 'select1'))}"}
         for n in [10] + ns:
             flat[f"migc, {n:,} applied"] = f"DATABASE_URL={q(self.pg.url(self.db('migc', n)))} {q(os.path.join(dirs.get(n, d10), 'service'))}"
-        self.bench_repeat("flat", 0, flat, rounds=3 if not a.quick else 1, runs=20, warmup=3)
+        self.bench_repeat("flat", 0, flat, rounds=6 if not a.quick else 1, runs=10, warmup=3)
         big = max(ns)
         self.rss = (big, self.peak_rss(big, dirs[big]))
         self.sizes()
@@ -462,7 +487,7 @@ class Bench:
 
     def compiler(self):
         out = os.path.join(os.path.dirname(self.out), "compile.md")
-        env = dict(os.environ, BENCH_OUT=out, RUNS="5", GCC_RUNS="3")
+        env = dict(os.environ, BENCH_OUT=out, RUNS="5", GCC_RUNS="2")
         log("compiler: bench/compile.sh")
         r = run([os.path.join(self.repo, "bench", "compile.sh"), self.migc], env=env,
                 check=False, capture=True)

@@ -7,6 +7,9 @@
 #   1. wall time, in ONE hyperfine invocation (warmup 1, $RUNS runs) of
 #        migc   `migc compile DIR -o out.c`
 #        floor  every byte read and hashed: find | sort | xargs cat | sha256sum
+#      and, timed once in its own invocation (it takes some 70 times as long,
+#      so its noise does not matter and repeating it would triple the
+#      script's time),
 #        xxd    the hand-made embedding: `xxd -i` of every file into one C file
 #   2. peak memory (max RSS, /usr/bin/time -v) of migc on a tiny folder, on
 #      the 10,000-file folder and on a folder holding ONE 10 MB migration
@@ -18,7 +21,7 @@
 #
 # Prints a summary table and writes it as markdown to $BENCH_OUT (default
 # bench/results/compile.md, with the raw hyperfine JSON beside it).
-# Takes about 3 minutes on a 2-core machine (169 s measured).
+# Takes about 1.5 minutes on a 2-core machine.
 #
 # usage:
 #   bench/compile.sh [PATH/TO/migc]
@@ -28,7 +31,7 @@
 #              the first argument, when given, wins
 #   BENCH_OUT  markdown summary file (default: bench/results/compile.md)
 #   RUNS       hyperfine runs of the compile benchmark (default 5, min 5)
-#   GCC_RUNS   hyperfine runs of the gcc benchmark (default 3)
+#   GCC_RUNS   hyperfine runs of the gcc benchmark (default 2)
 #   MIGC_ARGS  extra arguments for every `migc compile` (default none), e.g.
 #              "--name my_catalog"; shown in the summary when set
 #   KEEP_TMP   set to 1 to keep the generated folders and outputs
@@ -46,7 +49,7 @@ BENCH_DIR=$REPO/bench
 MIGC=${1:-${MIGC:-$REPO/build/tools/migc/migc}}
 BENCH_OUT=${BENCH_OUT:-$BENCH_DIR/results/compile.md}
 RUNS=${RUNS:-5}
-GCC_RUNS=${GCC_RUNS:-3}
+GCC_RUNS=${GCC_RUNS:-2}
 COUNT=10000            # migrations in the big folder
 BIG_BYTES=10000000     # size of the single large migration
 INCLUDE=$REPO/include
@@ -92,6 +95,7 @@ RESULTS_DIR=$(dirname "$BENCH_OUT")
 mkdir -p "$RESULTS_DIR"
 HF_COMPILE_JSON=${BENCH_OUT%.md}.hyperfine-compile.json
 HF_GCC_JSON=${BENCH_OUT%.md}.hyperfine-gcc.json
+HF_XXD_JSON=${BENCH_OUT%.md}.hyperfine-xxd.json
 FACTS=$T/facts      # key=value lines read by the summary at the end
 : >"$FACTS"
 fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
@@ -141,14 +145,16 @@ migc_compile_or_die "$T/one" "$T/one.c"
 
 # ---- 2. wall time: migc vs. the floor vs. xxd -i ---------------------------
 
-log "hyperfine: migc vs. read+hash floor vs. xxd -i (warmup 1, $RUNS runs)"
+log "hyperfine: migc vs. read+hash floor (warmup 1, $RUNS runs)"
 q() { printf '%q' "$1"; }
 hyperfine --warmup 1 --runs "$RUNS" --style basic \
     --export-json "$HF_COMPILE_JSON" \
     -n migc --prepare "rm -f $(q "$T/out.c")" \
     "$(q "$MIGC") compile $(q "$T/many") -o $(q "$T/out.c") ${MIGC_ARGS:-}" \
     -n floor --prepare true \
-    "find $(q "$T/many") -name '*.sql' -print0 | sort -z | xargs -0 cat | sha256sum" \
+    "find $(q "$T/many") -name '*.sql' -print0 | sort -z | xargs -0 cat | sha256sum"
+log "hyperfine: xxd -i (one run)"
+hyperfine --runs 1 --style basic --export-json "$HF_XXD_JSON" \
     -n xxd --prepare "rm -f $(q "$T/xxd_out.c")" \
     "cd $(q "$T/many") && find . -name '*.sql' -print0 | sort -z | xargs -0 -n 1 xxd -i > $(q "$T/xxd_out.c")"
 fact out_bytes "$(size_of "$T/out.c")"
@@ -230,10 +236,10 @@ fact machine "$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 104857
 fact tmp "$T"
 fact migc_args "${MIGC_ARGS:-}"
 
-python3 - "$FACTS" "$HF_COMPILE_JSON" "$HF_GCC_JSON" "$BENCH_OUT" <<'PY'
+python3 - "$FACTS" "$HF_COMPILE_JSON" "$HF_GCC_JSON" "$BENCH_OUT" "$HF_XXD_JSON" <<'PY'
 import json, sys, time
 
-facts_path, compile_json, gcc_json, out_path = sys.argv[1:]
+facts_path, compile_json, gcc_json, out_path, xxd_json = sys.argv[1:]
 f = {}
 for line in open(facts_path, encoding="utf-8"):
     k, _, v = line.rstrip("\n").partition("=")
@@ -243,6 +249,7 @@ def results(path):
     return {r["command"]: r for r in json.load(open(path))["results"]}
 
 c = results(compile_json)
+c.update(results(xxd_json))
 g = results(gcc_json)
 
 def ms(s, unit_of=None):
@@ -258,8 +265,9 @@ def mib_kib(k):
 
 def row(name, r):
     u = r["median"]
+    sd = "-" if r.get("stddev") is None else ms(r["stddev"], u)
     return "| %s | %s | %s ± %s | %s | %s | %d |" % (
-        name, ms(r["median"]), ms(r["mean"], u), ms(r["stddev"], u),
+        name, ms(r["median"]), ms(r["mean"], u), sd,
         ms(r["min"], u), ms(r["max"], u), len(r["times"]))
 
 def ratio(a, b):
@@ -283,7 +291,7 @@ L.append("Input: %s golang-migrate files (%s up/down pairs), %s in all, largest 
              mb(f["many_bytes"]), "{:,}".format(int(f["many_largest"])),
              mb(f["one_bytes"])))
 L.append("")
-L.append("## Wall time (one hyperfine invocation, warmup 1)")
+L.append("## Wall time (migc and the floor in one hyperfine invocation, warmup 1; xxd once)")
 L.append("")
 L.append("| command | median | mean ± σ | min | max | runs |")
 L.append("| --- | --- | --- | --- | --- | --- |")
