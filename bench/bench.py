@@ -43,7 +43,7 @@ import tempfile
 import time
 
 # Seconds: a command slower than this is timed once, not in every round.
-SLOW_APPLY = 5.0
+SLOW_APPLY = 20.0
 SLOW_REPEAT = 2.0
 # Seconds: a no-op start or status slower than this is stopped and
 # reported as such (alembic's `current` is quadratic in the history).

@@ -6,7 +6,7 @@
 #  - a failed compile leaves an existing output untouched and no temp files;
 #  - the output compiles with -std=c11 -Wall -Wextra -Werror -pedantic under
 #    gcc and clang for a multi-megabyte data migration and for 10,000
-#    migrations;
+#    migrations, and with gcc for a folder whose name has a "*" in it;
 #  - `migc new` follows each folder's style.
 #
 # usage: test_cli.sh MIGC SOURCE_DIR
@@ -118,6 +118,17 @@ check "gcc compiles the 10,000-migration catalog with -pedantic -Werror" \
     compiles gcc "$work/many.c"
 check "clang compiles the 10,000-migration catalog with -pedantic -Werror" \
     compiles clang "$work/many.c"
+
+# ---- names that look like C ------------------------------------------------
+# The folder's name is written into comments of the generated file: a "*/"
+# in it must not end them early.
+odd="$work/odd*"
+mkdir -p "$odd"
+printf 'CREATE TABLE odd (id int);\n' > "$odd/000001_odd.up.sql"
+"$migc" compile "$odd" -o "$work/odd.c" 2>/dev/null
+check "migc compiles a folder named 'odd*'" test $? -eq 0
+check "gcc compiles the catalog of 'odd*' with -pedantic -Werror" \
+    compiles gcc "$work/odd.c"
 
 # ---- migc new -----------------------------------------------------------------
 n="$work/new-empty"
