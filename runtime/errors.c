@@ -366,7 +366,7 @@ static void add_secret(secrets *s, const char *text, size_t n)
     s->items[s->count++] = copy;
 }
 
-static int hex_value(char c)
+int migc__hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -396,9 +396,10 @@ static void url_password(secrets *s, const char *url)
     char decoded[512];
     size_t k = 0;
     for (const char *c = colon + 1; c < at && k + 1 < sizeof decoded; c++) {
-        if (*c == '%' && c + 2 < at && hex_value(c[1]) >= 0 &&
-            hex_value(c[2]) >= 0) {
-            decoded[k++] = (char)(hex_value(c[1]) * 16 + hex_value(c[2]));
+        if (*c == '%' && c + 2 < at && migc__hex_digit(c[1]) >= 0 &&
+            migc__hex_digit(c[2]) >= 0) {
+            decoded[k++] =
+                (char)(migc__hex_digit(c[1]) * 16 + migc__hex_digit(c[2]));
             c += 2;
         } else {
             decoded[k++] = *c;

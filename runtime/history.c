@@ -298,24 +298,13 @@ static int compare_rows(const void *a, const void *b)
     return migc__order(x->version, x->id, y->version, y->id);
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes a hash from hex (zeros past the end of text or a bad digit). */
 static void unhex(const char *text, unsigned char *out)
 {
     memset(out, 0, MIGC_SHA256_SIZE);
     for (size_t i = 0; i < MIGC_SHA256_SIZE; i++) {
-        int hi = hex_digit(text[2 * i]);
-        int lo = hi < 0 ? -1 : hex_digit(text[2 * i + 1]);
+        int hi = migc__hex_digit(text[2 * i]);
+        int lo = hi < 0 ? -1 : migc__hex_digit(text[2 * i + 1]);
         if (lo < 0)
             break;
         out[i] = (unsigned char)(hi << 4 | lo);

@@ -198,6 +198,8 @@ void migc__log(migc__ctx *ctx, const char *fmt, ...)
     ;
 /* Lower-case hex of the n bytes at b into out (2n + 1 bytes). */
 void migc__hex(const unsigned char *b, size_t n, char *out);
+/* The value of hex digit c (either case), or -1. */
+int migc__hex_digit(char c);
 /* strlcpy */
 void migc__copy(char *dst, size_t size, const char *src);
 /* Sleeps ms milliseconds. */
