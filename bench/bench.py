@@ -42,8 +42,15 @@ import sys
 import tempfile
 import time
 
-# Seconds: a command slower than this is timed once, not in every round.
+# An apply slower than SLOW_APPLY seconds, or slower than SLOW_SECONDS and
+# than SLOW_FACTOR times the psql floor, is timed once, not in every
+# round: one run ranks it.
 SLOW_APPLY = 20.0
+SLOW_SECONDS = 2.0
+SLOW_FACTOR = 5.0
+# Apply rounds of a peer: their distance to migc is far larger than the
+# spread of their runs, so fewer rounds than the floors and migc get.
+PEER_ROUNDS = 3
 SLOW_REPEAT = 2.0
 # Seconds: a no-op start or status slower than this is stopped and
 # reported as such (alembic's `current` is quadratic in the history).
@@ -253,13 +260,25 @@ class Bench:
     def bench_apply(self, n, d, rounds):
         cmds = self.apply_commands(n, d)
         names = list(cmds)
+        if rounds > 1:
+            # an untimed apply first: the first large apply of a new N ran
+            # at half speed, whichever command it was
+            db = self.db("warm-up", n)
+            run(self.pg.reset_command(db), capture=True)
+            t0 = time.time()
+            run(cmds[names[0]](db), capture=True)
+            log(f"apply N={n} warm-up ({names[0]}, untimed): {time.time() - t0:.2f} s")
+            self.pg.sql("postgres", f"DROP DATABASE {db} WITH (FORCE)")
         for r in range(rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
-                if (n, name) in self.skipped:
+                if (n, name) in self.skipped or (name in self.peers and r >= PEER_ROUNDS):
                     continue
                 done = self.results.get(("apply", n, name))
-                if done and done[0] > SLOW_APPLY:
+                floor = self.results.get(("apply", n, names[0]))
+                if done and (done[0] > SLOW_APPLY or
+                             (floor and done[0] > SLOW_SECONDS and
+                              done[0] > SLOW_FACTOR * min(floor))):
                     continue  # one run is enough to rank a command this slow
                 db = self.db(name, n)
                 t0 = time.time()
