@@ -1,13 +1,17 @@
 /*
  * apply.c -- running migrations' scripts and recording them.
  *
- * A transactional script runs in two round trips: BEGIN, every statement
+ * A transactional script runs in one round trip: BEGIN, every statement
  * and the history row are pipelined (libpq pipeline mode, the extended
- * protocol, values as parameters) and their replies read at once; COMMIT
- * is sent only then.  Were COMMIT in the pipeline, a migrating process
- * killed mid-migration would leave the server to finish and commit the
- * migration on its own: the service that asked for it never knew it
- * succeeded, and a deploy that kills a stuck start expects it undone.
+ * protocol, values as parameters) and their replies read at once; its
+ * COMMIT is sent only then, at the head of the next migration's pipeline
+ * (or alone, when nothing follows).  Were COMMIT in its own migration's
+ * pipeline, a migrating process killed mid-migration would leave the
+ * server to finish and commit the migration on its own: the service that
+ * asked for it never knew it succeeded, and a deploy that kills a stuck
+ * start expects it undone.  Sent after the replies, it commits only what
+ * the process saw succeed; the next migration's statements follow it
+ * without a Sync in between, so a failed COMMIT skips them.
  * Through a pooler (no session lock) the history row goes in first
  * instead, so that a concurrent applier waits on the primary key and then
  * fails with unique_violation rather than applying twice.  Statements go
@@ -32,7 +36,7 @@
 #define PIPELINE_BATCH 256
 
 /* What a pipelined query is, to map a failure back to its source. */
-enum { TAG_BOOKKEEPING = -1 };
+enum { TAG_BOOKKEEPING = -1, TAG_PENDING_COMMIT = -2 };
 
 typedef struct query {
     const char *sql;
@@ -43,6 +47,34 @@ typedef struct query {
     const migc_script *s;      /* the script of m being run */
     const char *what;          /* "migration 3 (file)", for messages */
 } query;
+
+/* Logs migration m as applied, `ms` after it began. */
+static void log_applied(migc__ctx *ctx, const migc_migration *m, double ms)
+{
+    migc__log(ctx, "migc: applied %s %s in %.1f ms (%s)",
+              migc__text(ctx, m->id), migc__text(ctx, m->name), ms,
+              migc__text(ctx, m->up.file));
+}
+
+/* The pending COMMIT succeeded. */
+static void pending_committed(migc__ctx *ctx)
+{
+    ctx->commit_pending = false;
+    log_applied(ctx, &ctx->cat->migrations[ctx->pending], ctx->pending_ms);
+}
+
+/* The pending COMMIT failed (res: its reply, or NULL): the migration's own
+ * error -- a deferred constraint, say.  Returns the error code. */
+static migc_result pending_failed(migc__ctx *ctx, const PGresult *res)
+{
+    const migc_migration *m = &ctx->cat->migrations[ctx->pending];
+    ctx->commit_pending = false;
+    ctx->commit_failed = true;
+    migc_result rc = migc__fail_server(
+        ctx, MIGC_EMIGRATION, res, "%s failed at COMMIT", ctx->pending_what);
+    migc__locate(ctx, m, &m->up, UINT32_MAX, NULL);
+    return rc;
+}
 
 /* Sends queries[0, n), syncs and reads every reply.  On the first error,
  * fills ctx->err (located in the failing query's script) and returns its
@@ -77,6 +109,14 @@ static migc_result run_batch(migc__ctx *ctx, const query *q, size_t n)
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(res);
             return rc;
+        }
+        if (i < n && q[i].tag == TAG_PENDING_COMMIT) {
+            if (st == PGRES_COMMAND_OK)
+                pending_committed(ctx);
+            else if (st == PGRES_FATAL_ERROR && rc == MIGC_OK)
+                rc = pending_failed(ctx, res);
+            PQclear(res);
+            continue;
         }
         if (st == PGRES_FATAL_ERROR && rc == MIGC_OK && i < n) {
             bool statement = q[i].tag >= 0;
@@ -351,15 +391,29 @@ static size_t add_statements(const migc__ctx *ctx, query *q, size_t n,
     return n;
 }
 
-/* Runs the pipelined queries q[0, n) -- which begin with BEGIN -- and
- * COMMIT once all their replies are in (COMMIT in the pipeline would let
- * the server commit on its own after the migrating process died).  Rolls
- * back on failure; a failure at COMMIT (a deferred constraint) is blamed
- * on `last`'s migration, or on `last->what` alone when it has none. */
+/* Runs the pipelined queries q[0, n) -- which begin with BEGIN, or with
+ * the pending COMMIT and BEGIN -- and COMMITs once all their replies are
+ * in (COMMIT in the pipeline would let the server commit on its own after
+ * the migrating process died).  With `defer` (catalog index of the
+ * migration run, its time so far in *since), the COMMIT is left pending
+ * instead.  Rolls back on failure; a failure at COMMIT (a deferred
+ * constraint) is blamed on `last`'s migration, or on `last->what` alone
+ * when it has none. */
 static migc_result run_and_commit(migc__ctx *ctx, const query *q, size_t n,
-                                  const query *last)
+                                  const query *last, const size_t *defer,
+                                  double since)
 {
     migc_result rc = run_pipeline(ctx, q, n);
+    /* a COMMIT sent whose reply never came: its outcome is unknown, and
+     * the failure that cut the pipeline short is the one reported */
+    ctx->commit_pending = false;
+    if (rc == MIGC_OK && defer) {
+        ctx->commit_pending = true;
+        ctx->pending = *defer;
+        ctx->pending_ms = migc__now_ms() - since;
+        migc__copy(ctx->pending_what, sizeof ctx->pending_what, last->what);
+        return MIGC_OK;
+    }
     if (rc == MIGC_OK) {
         /* A deferred constraint fails here: the migration's own error. */
         PGresult *res = PQexec(ctx->conn, "COMMIT");
@@ -378,23 +432,30 @@ static migc_result run_and_commit(migc__ctx *ctx, const query *q, size_t n,
     return rc;
 }
 
-/* Runs script s of migration m in one transaction, pipelined: BEGIN, the
- * transaction's settings (through a pooler), `before`, every statement,
- * `after`; COMMIT once their replies are in. */
+/* Runs script s of migration m in one transaction, pipelined: the pending
+ * COMMIT of the migration before, BEGIN, the transaction's settings
+ * (through a pooler), `before`, every statement, `after`; COMMIT once
+ * their replies are in, or, with `defer` (m's catalog index), left
+ * pending. */
 static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
-                                      const migc_script *s,
-                                      const query *before, size_t nbefore,
-                                      const query *after, size_t nafter,
-                                      const char *what)
+                                      const migc_script *s, const query *before,
+                                      size_t nbefore, const query *after,
+                                      size_t nafter, const char *what,
+                                      const size_t *defer)
 {
+    double since = migc__now_ms();
+    ctx->commit_failed = false;
     migc_result rc = prepare_session(ctx);
     if (rc != MIGC_OK)
         return rc;
-    query *q = calloc(s->statement_count + nbefore + nafter + 2, sizeof *q);
+    query *q = calloc(s->statement_count + nbefore + nafter + 3, sizeof *q);
     if (!q)
         return migc__fail(ctx, MIGC_EINVAL, "out of memory");
     local_settings local;
     size_t n = 0;
+    if (ctx->commit_pending)
+        q[n++] = (query){"COMMIT", 0, NULL, TAG_PENDING_COMMIT, NULL, NULL,
+                         ctx->pending_what};
     q[n++] = (query){"BEGIN", 0, NULL, TAG_BOOKKEEPING, m, s, what};
     if (ctx->opt.flags & MIGC_NO_SESSION_LOCK) {
         local_settings_init(ctx, &local);
@@ -406,7 +467,7 @@ static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
     n = add_statements(ctx, q, n, m, s, what);
     for (size_t k = 0; k < nafter; k++)
         q[n++] = after[k];
-    rc = run_and_commit(ctx, q, n, &q[n - 1]);
+    rc = run_and_commit(ctx, q, n, &q[n - 1], defer, since);
     free(q);
     return rc;
 }
@@ -437,8 +498,12 @@ static migc_result apply_transactional(migc__ctx *ctx,
         row_first ? (query){update, 1, rp.values, TAG_BOOKKEEPING, m, &m->up,
                             rp.what}
                   : row};
+    /* Through a pooler each migration commits before the next one reads
+     * the history again; with the session lock, its COMMIT goes with the
+     * next migration's pipeline. */
+    size_t index = (size_t)(m - ctx->cat->migrations);
     migc_result rc = run_in_transaction(ctx, m, &m->up, &row, row_first, after,
-                                        2, rp.what);
+                                        2, rp.what, row_first ? NULL : &index);
     free(insert);
     if (rc == MIGC_OK) {
         ctx->applied_rows++;
@@ -449,6 +514,9 @@ static migc_result apply_transactional(migc__ctx *ctx,
 
 migc_result migc__make_durable(migc__ctx *ctx)
 {
+    migc_result rc = migc__commit_pending(ctx);
+    if (rc != MIGC_OK)
+        return rc;
     if (ctx->async_commits == 0 || migc__connection_lost(ctx->conn))
         return MIGC_OK;
     /* A transaction with an id commits with a WAL flush (and, with
@@ -521,7 +589,9 @@ migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
 {
     if (count == 0)
         return MIGC_OK;
-    migc_result rc = prepare_session(ctx);
+    migc_result rc = migc__commit_pending(ctx);
+    if (rc == MIGC_OK)
+        rc = prepare_session(ctx);
     if (rc != MIGC_OK)
         return rc;
     const migc_catalog *cat = ctx->cat;
@@ -600,7 +670,7 @@ migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
                                  &first->up, rows[0].what}
                        : (query){NULL, 0, NULL, TAG_BOOKKEEPING, NULL, NULL,
                                  group_what};
-        rc = run_and_commit(ctx, q, n, &group);
+        rc = run_and_commit(ctx, q, n, &group, NULL, 0);
     }
     if (rc == MIGC_OK) {
         ctx->applied_rows += (int64_t)count;
@@ -775,16 +845,36 @@ migc_result migc__apply_up(migc__ctx *ctx, size_t i, bool resume,
 {
     const migc_migration *m = &ctx->cat->migrations[i];
     double start = migc__now_ms();
-    migc_result rc = m->up.transaction == MIGC_TRANSACTION_SINGLE
-                         ? apply_transactional(ctx, m)
-                         : apply_statementwise(ctx, m, resume, done);
+    bool single = m->up.transaction == MIGC_TRANSACTION_SINGLE;
+    migc_result rc = single ? MIGC_OK : migc__commit_pending(ctx);
+    if (rc != MIGC_OK)
+        return rc;
+    rc = single ? apply_transactional(ctx, m)
+                : apply_statementwise(ctx, m, resume, done);
     /* A failure of migc's own bookkeeping still names the migration. */
     if (rc != MIGC_OK && !ctx->err->file)
         migc__locate(ctx, m, &m->up, UINT32_MAX, NULL);
-    if (rc == MIGC_OK && !ctx->raced)
-        migc__log(ctx, "migc: applied %s %s in %.1f ms (%s)",
-                  migc__text(ctx, m->id), migc__text(ctx, m->name),
-                  migc__now_ms() - start, migc__text(ctx, m->up.file));
+    /* A migration whose COMMIT is pending is logged once it commits. */
+    if (rc == MIGC_OK && !ctx->raced &&
+        !(ctx->commit_pending && ctx->pending == i))
+        log_applied(ctx, m, migc__now_ms() - start);
+    return rc;
+}
+
+migc_result migc__commit_pending(migc__ctx *ctx)
+{
+    if (!ctx->commit_pending)
+        return MIGC_OK;
+    ctx->commit_failed = false;
+    PGresult *res = PQexec(ctx->conn, "COMMIT");
+    migc_result rc = MIGC_OK;
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        pending_committed(ctx);
+    } else {
+        rc = pending_failed(ctx, res);
+        rollback(ctx);
+    }
+    PQclear(res);
     return rc;
 }
 
@@ -793,17 +883,19 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i)
     const migc_migration *m = &ctx->cat->migrations[i];
     const migc_script *s = &m->down;
     double start = migc__now_ms();
+    migc_result rc = migc__commit_pending(ctx);
+    if (rc != MIGC_OK)
+        return rc;
     char del[512];
     snprintf(del, sizeof del, "DELETE FROM %s WHERE id = $1", ctx->table);
     const char *params[1] = {migc__text(ctx, m->id)};
     char what[256];
     snprintf(what, sizeof what, "the revert of migration %s (%s)",
              migc__text(ctx, m->id), migc__text(ctx, s->file));
-    migc_result rc;
     if (s->transaction == MIGC_TRANSACTION_SINGLE) {
         const query before[1] = {
             {del, 1, params, TAG_BOOKKEEPING, m, s, what}};
-        rc = run_in_transaction(ctx, m, s, before, 1, NULL, 0, what);
+        rc = run_in_transaction(ctx, m, s, before, 1, NULL, 0, what, NULL);
     } else {
         char mark[512], total[16];
         snprintf(mark, sizeof mark,

@@ -393,7 +393,8 @@ static migc_result apply_some(migc__ctx *ctx, const size_t *which,
                              : migc__apply_up(ctx, which[0], resume, done);
     for (int attempt = 0;
          rc == MIGC_EMIGRATION && attempt < ctx->opt.lock_retries &&
-         transactional && strcmp(ctx->err->sqlstate, "55P03") == 0;
+         transactional && !ctx->commit_failed &&
+         strcmp(ctx->err->sqlstate, "55P03") == 0;
          attempt++) {
         int wait = 500 << (attempt < 5 ? attempt : 5);
         if (wait > 10000)
@@ -576,6 +577,12 @@ static migc_result up_pass(migc__ctx *ctx, bool *again)
         if (rc == MIGC_OK)
             applied++;
     }
+    /* The last migration's COMMIT, before anything else is read or
+     * reported -- after a failure found by the client too, for the
+     * migration before it did succeed. */
+    migc_result committed = migc__commit_pending(ctx);
+    if (committed != MIGC_OK)
+        rc = committed;
     if (rc == MIGC_OK && !*again && grouped) {
         rc = apply_some(ctx, group, grouped, true, false, 0, again);
         applied += grouped;

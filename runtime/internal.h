@@ -37,6 +37,14 @@ typedef struct migc__ctx {
     int64_t applied_rows;  /* history rows in state applied, as last read
                               and since counted: the next applied row's
                               applied_count is one more */
+    /* A transactional migration whose statements and history row all
+     * succeeded and whose COMMIT is still to be sent: at the head of the
+     * next migration's pipeline, or alone (migc__commit_pending). */
+    bool commit_pending;
+    bool commit_failed; /* the last failure was such a COMMIT's */
+    size_t pending;     /* its catalog index */
+    double pending_ms;  /* its time up to the COMMIT, for the log */
+    char pending_what[256];
 } migc__ctx;
 
 /* The catalog string at `offset` (an id, name, file or sql member). */
@@ -182,6 +190,12 @@ migc_result migc__apply_up(migc__ctx *ctx, size_t i, bool resume,
  * in order -- in one transaction (MIGC_GROUPED). */
 migc_result migc__apply_group(migc__ctx *ctx, const size_t *which,
                               size_t count);
+/* Sends the COMMIT of the migration whose commit is pending, if any, and
+ * waits for it; logs the migration as applied.  Every path that talks to
+ * the server after a migration, other than the next migration's own
+ * pipeline, calls it first.  Returns MIGC_OK or the error (blamed on that
+ * migration). */
+migc_result migc__commit_pending(migc__ctx *ctx);
 /* Waits until every migration committed so far is durable (on disk, and
  * on synchronous standbys): one synchronous commit.  Returns MIGC_OK or
  * the error. */

@@ -21,7 +21,10 @@
  *    history row last, and one synchronous commit at the end makes the run
  *    durable, after a failure too;
  *  - a history edited by hand (a row's version, a deleted row, a row's
- *    hash) is reported and nothing is applied.
+ *    hash) is reported and nothing is applied;
+ *  - a migration that fails at its COMMIT (a deferred constraint), whose
+ *    COMMIT went with the next migration's statements: it is the one
+ *    blamed, and the next one never runs.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -47,6 +50,7 @@ extern const migc_catalog locked_catalog;
 extern const migc_catalog grouped_catalog;
 extern const migc_catalog midfail_catalog;
 extern const migc_catalog mixed_catalog;
+extern const migc_catalog atcommit_catalog;
 
 /* A new connection to the existing database `name` of the cluster. */
 static PGconn *connect_to(const char *name)
@@ -921,6 +925,16 @@ static void collect(void *ctx, const char *line)
                       : sizeof l->text - l->len - 1;
 }
 
+/* Default options whose log goes to `lines`, with `flags`. */
+static migc_options logging_to(log_lines *lines, unsigned flags)
+{
+    migc_options opt = MIGC_OPTIONS_INIT;
+    opt.flags = flags;
+    opt.log = collect;
+    opt.log_ctx = lines;
+    return opt;
+}
+
 /* True when the lines a, b, c (c may be NULL) occur in text in this
  * order. */
 static bool in_order(const char *text, const char *a, const char *b,
@@ -938,10 +952,7 @@ static void test_grouped(void)
     th_case("grouped: five migrations in one transaction");
     PGconn *conn = fresh_database("grouped");
     log_lines lines = {"", 0};
-    migc_options opt = MIGC_OPTIONS_INIT;
-    opt.flags = MIGC_GROUPED;
-    opt.log = collect;
-    opt.log_ctx = &lines;
+    migc_options opt = logging_to(&lines, MIGC_GROUPED);
     migc_error err;
     long from = log_from_here(conn);
     CHECK_INT(migc_up(conn, &grouped_catalog, &opt, &err), MIGC_OK);
@@ -1052,10 +1063,7 @@ static void test_grouped_around_concurrently(void)
     th_case("grouped: a non-transactional migration between two groups");
     PGconn *conn = fresh_database("grouped_mixed");
     log_lines lines = {"", 0};
-    migc_options opt = MIGC_OPTIONS_INIT;
-    opt.flags = MIGC_GROUPED;
-    opt.log = collect;
-    opt.log_ctx = &lines;
+    migc_options opt = logging_to(&lines, MIGC_GROUPED);
     migc_error err;
     long from = log_from_here(conn);
     migc_result rc = migc_up(conn, &mixed_catalog, &opt, &err);
@@ -1141,6 +1149,45 @@ static void test_failure_midway_is_durable(void)
     CHECK(table_exists(other, "f1") && table_exists(other, "f2"));
     CHECK(!table_exists(other, "f3") && !table_exists(other, "f4"));
     check_value(other, "SELECT x FROM f2", "2");
+    PQfinish(other);
+    CHECK_INT(PQtransactionStatus(conn), PQTRANS_IDLE);
+    PQfinish(conn);
+}
+
+static void test_failure_at_commit(void)
+{
+    th_case("a failure at COMMIT stops the migration sent after it");
+    PGconn *conn = fresh_database("atcommit");
+    log_lines lines = {"", 0};
+    migc_options opt = logging_to(&lines, 0);
+    migc_error err;
+    long from = log_from_here(conn);
+    CHECK_INT(migc_up(conn, &atcommit_catalog, &opt, &err), MIGC_EMIGRATION);
+    CHECK_STR(err.id, "2");
+    CHECK_INT(err.version, 2);
+    CHECK_STR(err.file, "atcommit/000002_orphan.up.sql");
+    CHECK_STR(err.sqlstate, "23503");
+    char text[2048];
+    migc_format_error(&err, text, sizeof text);
+    CHECK_STR(text, "atcommit/000002_orphan.up.sql: error: migration 2 "
+                    "(atcommit/000002_orphan.up.sql) failed at COMMIT: insert "
+                    "or update on table \"child\" violates foreign key "
+                    "constraint \"child_parent_id_fkey\" (SQLSTATE 23503)\n"
+                    "    detail: Key (parent_id)=(42) is not present in table "
+                    "\"parent\".\n");
+    /* Migration 2's COMMIT went first in migration 3's pipeline: when it
+     * failed, the server skipped the rest, so migration 3 never began. */
+    check_trace(from, conn, "INSERT INTO child",
+                "BEGIN COMMIT BEGIN async row COMMIT BEGIN sql async row "
+                "COMMIT durable");
+    CHECK(strstr(lines.text, "migc: applied 1 parent in ") != NULL);
+    CHECK(strstr(lines.text, "migc: applied 2") == NULL);
+    CHECK(strstr(lines.text, "migc: applied 3") == NULL);
+    PGconn *other = connect_to("atcommit");
+    check_value(other, history_rows, "1:applied:1:ms");
+    CHECK(table_exists(other, "parent") && table_exists(other, "child"));
+    CHECK(!table_exists(other, "after_orphan"));
+    check_value(other, "SELECT count(*) FROM child", "0");
     PQfinish(other);
     CHECK_INT(PQtransactionStatus(conn), PQTRANS_IDLE);
     PQfinish(conn);
@@ -1323,6 +1370,7 @@ int main(void)
     test_grouped_around_concurrently();
     test_one_durable_commit();
     test_failure_midway_is_durable();
+    test_failure_at_commit();
     test_history_edited();
     th_case("");
     return th_finish();

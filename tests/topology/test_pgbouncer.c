@@ -450,18 +450,22 @@ static void no_session_lock_round(int round, int processes)
 
 typedef struct observer {
     PGconn *other;       /* another client of the pooler */
+    size_t applied;      /* "applied" lines seen */
     bool done;
     long long other_holds;      /* advisory locks of the other's server */
     int other_reacquired;       /* 1: it got the migration lock too */
 } observer;
 
-/* The migrator's log: right after migration 1 commits, the other client
- * opens a transaction, taking the server connection the migrator just
- * released -- the one that holds its advisory lock. */
+/* The migrator's log: right after the last migration commits, the other
+ * client opens a transaction, taking the server connection the migrator
+ * just released -- the one that holds its advisory lock.  (Until then the
+ * migrator keeps it: each migration's COMMIT goes with the next one's
+ * statements, so a transaction is open from one migration to the next.) */
 static void observe(void *ctx, const char *line)
 {
     observer *o = ctx;
-    if (o->done || strncmp(line, "migc: applied ", 14) != 0)
+    if (o->done || strncmp(line, "migc: applied ", 14) != 0 ||
+        ++o->applied < txonly_catalog.count)
         return;
     o->done = true;
     if (!topo_exec(o->other, "BEGIN"))
@@ -492,7 +496,7 @@ static void session_changed(void)
     const char *name = "pgb_session";
     char *direct_info = pgfix_create_database(name);
     char *pooled = pooled_conninfo(name);
-    observer o = {NULL, false, -1, 0};
+    observer o = {NULL, 0, false, -1, 0};
     o.other = topo_connect(pooled);
     PGconn *conn = topo_connect(pooled);
     CHECK(o.other && conn);
