@@ -86,6 +86,13 @@ static migc_result run_batch(migc__ctx *ctx, const query *q, size_t n)
                                q[i].params, NULL, NULL, 0))
             return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
                                      "cannot send %s", q[i].what);
+        /* The server holds replies until a Sync or a flush request: the
+         * pending COMMIT's reply is asked for at once, not after the next
+         * migration's statements (a connection lost during those would
+         * otherwise be blamed on the COMMIT). */
+        if (q[i].tag == TAG_PENDING_COMMIT && !PQsendFlushRequest(ctx->conn))
+            return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,
+                                     "cannot send %s", q[i].what);
     }
     if (!PQpipelineSync(ctx->conn))
         return migc__fail_server(ctx, MIGC_ECONNECTION, NULL,

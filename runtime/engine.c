@@ -389,6 +389,7 @@ static migc_result apply_some(migc__ctx *ctx, const size_t *which,
     const migc_migration *m = &ctx->cat->migrations[which[0]];
     bool transactional =
         grouped || m->up.transaction == MIGC_TRANSACTION_SINGLE;
+    ctx->commit_failed = false;
     migc_result rc = grouped ? migc__apply_group(ctx, which, count)
                              : migc__apply_up(ctx, which[0], resume, done);
     for (int attempt = 0;
