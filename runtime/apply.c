@@ -1,23 +1,24 @@
 /*
  * apply.c -- running migrations' scripts and recording them.
  *
- * A transactional script runs in one round trip: BEGIN, every statement
- * and the history row are pipelined (libpq pipeline mode, the extended
- * protocol, values as parameters) and their replies read at once; its
- * COMMIT is sent only then, at the head of the next migration's pipeline
- * (or alone, when nothing follows).  Were COMMIT in its own migration's
- * pipeline, a migrating process killed mid-migration would leave the
- * server to finish and commit the migration on its own: the service that
- * asked for it never knew it succeeded, and a deploy that kills a stuck
- * start expects it undone.  Sent after the replies, it commits only what
- * the process saw succeed; the next migration's statements follow it
- * without a Sync in between, so a failed COMMIT skips them.
- * Through a pooler (no session lock) the history row goes in first
- * instead, so that a concurrent applier waits on the primary key and then
- * fails with unique_violation rather than applying twice.  Statements go
- * to libpq straight from the catalog's static data: each is NUL-terminated
- * in place.  MIGC_GROUPED runs a whole run of pending migrations the same
- * way, in one transaction.
+ * With the session lock, a transactional script runs in one round trip:
+ * BEGIN, every statement and the history row are pipelined (libpq
+ * pipeline mode, the extended protocol, values as parameters) and their
+ * replies read at once; its COMMIT is sent only then, at the head of the
+ * next migration's pipeline (or alone, when nothing follows).  Were COMMIT
+ * in its own migration's pipeline, a migrating process killed
+ * mid-migration would leave the server to finish and commit the migration
+ * on its own: the service that asked for it never knew it succeeded, and a
+ * deploy that kills a stuck start expects it undone.  Sent after the
+ * replies, it commits only what the process saw succeed; the next
+ * migration's statements follow it without a Sync in between, so a failed
+ * COMMIT skips them.  Through a pooler (no session lock) COMMIT is a second
+ * round trip, so that no transaction stays open between migrations, and
+ * the history row goes in first, so that a concurrent applier waits on the
+ * primary key and then fails with unique_violation rather than applying
+ * twice.  Statements go to libpq straight from the catalog's static data:
+ * each is NUL-terminated in place.  MIGC_GROUPED runs a whole run of
+ * pending migrations the same way, in one transaction.
  *
  * A non-transactional script runs statement by statement, recording its
  * progress after each, so an interruption leaves a row that says exactly
@@ -401,8 +402,8 @@ static size_t add_statements(const migc__ctx *ctx, query *q, size_t n,
 /* Runs the pipelined queries q[0, n) -- which begin with BEGIN, or with
  * the pending COMMIT and BEGIN -- and COMMITs once all their replies are
  * in (COMMIT in the pipeline would let the server commit on its own after
- * the migrating process died).  With `defer` (catalog index of the
- * migration run, its time so far in *since), the COMMIT is left pending
+ * the migrating process died).  With `defer` (the catalog index of the
+ * migration run, which began at `since`), the COMMIT is left pending
  * instead.  Rolls back on failure; a failure at COMMIT (a deferred
  * constraint) is blamed on `last`'s migration, or on `last->what` alone
  * when it has none. */
@@ -451,7 +452,6 @@ static migc_result run_in_transaction(migc__ctx *ctx, const migc_migration *m,
                                       const size_t *defer)
 {
     double since = migc__now_ms();
-    ctx->commit_failed = false;
     migc_result rc = prepare_session(ctx);
     if (rc != MIGC_OK)
         return rc;
@@ -872,7 +872,6 @@ migc_result migc__commit_pending(migc__ctx *ctx)
 {
     if (!ctx->commit_pending)
         return MIGC_OK;
-    ctx->commit_failed = false;
     PGresult *res = PQexec(ctx->conn, "COMMIT");
     migc_result rc = MIGC_OK;
     if (PQresultStatus(res) == PGRES_COMMAND_OK) {

@@ -41,7 +41,8 @@ typedef struct migc__ctx {
      * succeeded and whose COMMIT is still to be sent: at the head of the
      * next migration's pipeline, or alone (migc__commit_pending). */
     bool commit_pending;
-    bool commit_failed; /* the last failure was such a COMMIT's */
+    bool commit_failed; /* such a COMMIT failed during this apply_some
+                           (engine.c): not a lock wait to retry */
     size_t pending;     /* its catalog index */
     double pending_ms;  /* its time up to the COMMIT, for the log */
     char pending_what[256];
