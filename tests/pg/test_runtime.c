@@ -19,7 +19,8 @@
  *    migration on its own between two groups;
  *  - by default each migration commits with synchronous_commit off, its
  *    history row last, and one synchronous commit at the end makes the run
- *    durable, after a failure too;
+ *    durable, after a failure too; a migration costs one round trip (its
+ *    COMMIT goes with the next one's statements; libpq's protocol trace);
  *  - a history edited by hand (a row's version, a deleted row, a row's
  *    hash) is reported and nothing is applied;
  *  - a migration that fails at its COMMIT (a deferred constraint), whose
@@ -1132,6 +1133,62 @@ static void test_one_durable_commit(void)
     PQfinish(conn);
 }
 
+/* Round trips of the client, from libpq's protocol trace: each Sync
+ * (extended protocol) or Query (simple protocol) message it sent. */
+static int round_trips(FILE *trace)
+{
+    rewind(trace);
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof line, trace))
+        if (strstr(line, "\tF\t") &&
+            (strstr(line, "\tSync") || strstr(line, "\tQuery\t")))
+            n++;
+    return n;
+}
+
+static void test_one_round_trip_per_migration(void)
+{
+    th_case("one round trip per migration: its COMMIT goes with the next");
+    PGconn *conn = fresh_database("round_trips");
+    FILE *trace = tmpfile();
+    CHECK(trace != NULL);
+    if (!trace)
+        return;
+    /* The first start creates the history; the trace starts after it. */
+    migc_options opt = MIGC_OPTIONS_INIT;
+    opt.target_version = 1;
+    migc_error err;
+    CHECK_INT(migc_up(conn, &seven_catalog, &opt, &err), MIGC_OK);
+    PQtrace(conn, trace);
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_OK);
+    PQuntrace(conn);
+    int with_6 = round_trips(trace);
+    fclose(trace);
+    /* The same start with one migration to apply: the difference is what
+     * 5 more migrations cost. */
+    PGconn *other = fresh_database("round_trips_1");
+    opt.target_version = 6;
+    CHECK_INT(migc_up(other, &seven_catalog, &opt, &err), MIGC_OK);
+    trace = tmpfile();
+    CHECK(trace != NULL);
+    if (!trace)
+        return;
+    PQtrace(other, trace);
+    CHECK_INT(migc_up(other, &seven_catalog, NULL, &err), MIGC_OK);
+    PQuntrace(other);
+    int with_1 = round_trips(trace);
+    fclose(trace);
+    printf("    round trips: %d applying 6 migrations, %d applying 1\n",
+           with_6, with_1);
+    CHECK_INT(with_6 - with_1, 5);
+    check_value(conn, history_rows,
+                "1:applied:1:ms,2:applied:2:ms,3:applied:3:ms,4:applied:4:ms,"
+                "5:applied:5:ms,6:applied:6:ms,7:applied:7:ms");
+    PQfinish(other);
+    PQfinish(conn);
+}
+
 static void test_failure_midway_is_durable(void)
 {
     th_case("a failure in migration 3 keeps 1 and 2, durably");
@@ -1369,6 +1426,7 @@ int main(void)
     test_grouped_failure();
     test_grouped_around_concurrently();
     test_one_durable_commit();
+    test_one_round_trip_per_migration();
     test_failure_midway_is_durable();
     test_failure_at_commit();
     test_history_edited();
