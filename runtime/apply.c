@@ -526,16 +526,10 @@ migc_result migc__make_durable(migc__ctx *ctx)
         return rc;
     if (ctx->async_commits == 0 || migc__connection_lost(ctx->conn))
         return MIGC_OK;
-    /* A transaction with an id commits with a WAL flush (and, with
+    /* A transaction that writes commits with a WAL flush (and, with
      * synchronous replication, a standby's confirmation) up to its commit
      * record, which lies after every earlier commit. */
-    PGresult *res = migc__exec(ctx, "SELECT pg_catalog.txid_current()", 0,
-                               NULL, "cannot make the migrations durable");
-    if (!res)
-        return ctx->err->code;
-    PQclear(res);
-    ctx->async_commits = 0;
-    return MIGC_OK;
+    return migc__history_sync(ctx);
 }
 
 /* A growing text, for the array parameters of a group's history rows. */

@@ -329,28 +329,15 @@ static migc_result verify(migc__ctx *ctx, migc__history *h, verdict *v,
     return MIGC_OK;
 }
 
-/* Keeps the fast path's applied_count right on the newest row (a
- * migration applied out of order, or by a concurrent applier, may have
- * left it behind).  One round trip -- as the session's own user, whatever
- * role a migration left set -- and a synchronous commit, which also makes
- * every earlier asynchronous one durable. */
+/* At the end of a run: the newest row's applied_count (a migration
+ * applied out of order, or by a concurrent applier, may have left it
+ * behind) with a synchronous commit that makes the run durable, then the
+ * head (history.c).  A failure of the first is reported by
+ * migc__make_durable, which tries again. */
 static void refresh_head(migc__ctx *ctx)
 {
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "BEGIN; SELECT pg_catalog.set_config('role', 'none', true); "
-             "UPDATE %s SET applied_count = (SELECT count(*) FROM %s WHERE "
-             "state = 'applied') WHERE id = (SELECT id FROM %s ORDER BY "
-             "version DESC, id COLLATE \"C\" DESC LIMIT 1); COMMIT",
-             ctx->table, ctx->table, ctx->table);
-    PGresult *res = PQexec(ctx->conn, sql);
-    if (PQresultStatus(res) == PGRES_COMMAND_OK)
-        ctx->async_commits = 0;
-    PQclear(res);
-    if (PQtransactionStatus(ctx->conn) == PQTRANS_INERROR) {
-        res = PQexec(ctx->conn, "ROLLBACK");
-        PQclear(res);
-    }
+    if (migc__history_sync(ctx) == MIGC_OK)
+        migc__history_set_head(ctx);
 }
 
 /* ---- up ---------------------------------------------------------------- */

@@ -8,9 +8,15 @@
  * and the last error.  The table is created on first use; its schema and
  * name are options, always quoted with PQescapeIdentifier.
  *
- * A start with nothing to do reads one row -- the newest in catalog order --
- * through an index, plus the first row of a partial index of unfinished
- * rows: one round trip whose cost does not grow with the history.
+ * A start with nothing to do reads the history's *head*: a one-value
+ * sequence beside the table, owned by it, that a trigger on the table
+ * clears at every change, and that a run sets again, once the history is
+ * exactly what its catalog expects, to a fingerprint of that catalog.  A
+ * relation of one value costs the server a fraction of what the history's
+ * table and indexes do to open and plan in a new session.  When the head
+ * does not match, the start reads the newest row in catalog order through
+ * an index, plus the first row of a partial index of unfinished rows.
+ * Neither read grows with the history.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -40,6 +46,43 @@ static char *own(char *libpq_string)
     char *s = strdup(libpq_string);
     PQfreemem(libpq_string);
     return s;
+}
+
+/* PostgreSQL truncates names to 63 bytes. */
+#define NAMEDATALEN_BYTES 64
+
+/* The name of one of the history's companion objects (its indexes and
+ * head): the table's name and a suffix, or -- when that would not fit in
+ * 63 bytes, and truncation would make the two names collide -- the start
+ * of the table's name, a hash of all of it, and the suffix. */
+static void object_name(const char *table, const char *suffix, char *out)
+{
+    size_t t = strlen(table), s = strlen(suffix);
+    if (t + s < NAMEDATALEN_BYTES) {
+        memcpy(out, table, t);
+        memcpy(out + t, suffix, s + 1);
+        return;
+    }
+    size_t keep = NAMEDATALEN_BYTES - 1 - s - 9;
+    /* cut at a character boundary */
+    while (keep > 0 && ((unsigned char)table[keep] & 0xC0) == 0x80)
+        keep--;
+    uint32_t h = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)table; *c; c++) {
+        h ^= *c;
+        h *= 16777619u;
+    }
+    snprintf(out, NAMEDATALEN_BYTES, "%.*s_%08x%s", (int)keep, table,
+             (unsigned)h, suffix);
+}
+
+/* The quoted name of the companion object with `suffix`, malloc'd; NULL on
+ * failure (reported when quoting failed). */
+static char *companion(migc__ctx *ctx, const char *suffix)
+{
+    char name[NAMEDATALEN_BYTES];
+    object_name(ctx->opt.history_table, suffix, name);
+    return own(quote_ident(ctx, name));
 }
 
 /* FNV-1a of the qualified table name: the advisory lock key, so two
@@ -100,18 +143,18 @@ migc_result migc__ctx_init(migc__ctx *ctx, PGconn *conn,
                           "migrations need an idle connection");
     ctx->schema = own(quote_ident(ctx, ctx->opt.history_schema));
     char *table = own(quote_ident(ctx, ctx->opt.history_table));
-    if (!ctx->schema || !table) {
-        free(table);
-        return ctx->err->code;
+    char *head = companion(ctx, "_head");
+    if (ctx->schema && table && head) {
+        ctx->table = migc__printf("%s.%s", ctx->schema, table);
+        ctx->head = migc__printf("%s.%s", ctx->schema, head);
     }
-    size_t n = strlen(ctx->schema) + strlen(table) + 2;
-    ctx->table = malloc(n);
-    if (!ctx->table) {
-        free(table);
-        return migc__fail(ctx, MIGC_EINVAL, "out of memory");
-    }
-    snprintf(ctx->table, n, "%s.%s", ctx->schema, table);
+    bool quoted = ctx->schema && table && head;
     free(table);
+    free(head);
+    if (!quoted)
+        return ctx->err->code;
+    if (!ctx->table || !ctx->head)
+        return migc__fail(ctx, MIGC_EINVAL, "out of memory");
     ctx->lock_key = lock_key(ctx->opt.history_schema, ctx->opt.history_table);
     return MIGC_OK;
 }
@@ -120,7 +163,8 @@ void migc__ctx_free(migc__ctx *ctx)
 {
     free(ctx->table);
     free(ctx->schema);
-    ctx->table = ctx->schema = NULL;
+    free(ctx->head);
+    ctx->table = ctx->schema = ctx->head = NULL;
 }
 
 PGresult *migc__exec(migc__ctx *ctx, const char *sql, int nparams,
@@ -136,6 +180,43 @@ PGresult *migc__exec(migc__ctx *ctx, const char *sql, int nparams,
     return NULL;
 }
 
+/* The order that puts the newest history row, in catalog order, first. */
+static const char newest_first[] =
+    "ORDER BY version DESC, id COLLATE \"C\" DESC LIMIT 1";
+
+/* The head value of this catalog, fully applied, as decimal text: the
+ * first 8 bytes of its last migration's chain hash (which covers the id,
+ * version and up script of every migration up to it), exclusive-or the
+ * number of migrations, read as a signed 64-bit number; never 0, which a
+ * cleared head holds. */
+static void head_value(const migc_catalog *cat, char out[24])
+{
+    const migc_migration *last = &cat->migrations[cat->count - 1];
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | last->chain_sha256[i];
+    v ^= (uint64_t)cat->count;
+    if (v == 0)
+        v = 1;
+    /* two's complement, without an implementation-defined conversion */
+    int64_t s = v <= (uint64_t)INT64_MAX ? (int64_t)v
+                                         : -(int64_t)(UINT64_MAX - v) - 1;
+    snprintf(out, 24, "%lld", (long long)s);
+}
+
+/* True when the head holds this catalog's value. */
+static bool head_matches(migc__ctx *ctx)
+{
+    char sql[512], want[24];
+    snprintf(sql, sizeof sql, "SELECT last_value FROM %s", ctx->head);
+    head_value(ctx->cat, want);
+    PGresult *res = PQexecParams(ctx->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+              strcmp(PQgetvalue(res, 0, 0), want) == 0;
+    PQclear(res);
+    return ok;
+}
+
 bool migc__up_to_date(migc__ctx *ctx)
 {
     const migc_catalog *cat = ctx->cat;
@@ -144,6 +225,8 @@ bool migc__up_to_date(migc__ctx *ctx)
     const migc_migration *last = &cat->migrations[cat->count - 1];
     if (ctx->opt.target_version && ctx->opt.target_version < last->version)
         return false;
+    if (head_matches(ctx))
+        return true;
     /* The newest row, and the first unfinished row.  That one is asked
      * for in the order of the partial index of unfinished rows, so that
      * the planner reads that (empty) index: an EXISTS would let it choose
@@ -154,9 +237,8 @@ bool migc__up_to_date(migc__ctx *ctx)
     snprintf(sql, sizeof sql,
              "SELECT id, encode(chain_sha256, 'hex'), applied_count, state, "
              "(SELECT id FROM %s WHERE state <> 'applied' ORDER BY id "
-             "LIMIT 1), version FROM %s ORDER BY version DESC, "
-             "id COLLATE \"C\" DESC LIMIT 1",
-             ctx->table, ctx->table);
+             "LIMIT 1), version FROM %s %s",
+             ctx->table, ctx->table, newest_first);
     PGresult *res = PQexecParams(ctx->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
     bool ok = false;
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
@@ -175,42 +257,66 @@ bool migc__up_to_date(migc__ctx *ctx)
     return ok;
 }
 
-/* PostgreSQL truncates names to 63 bytes. */
-#define NAMEDATALEN_BYTES 64
-
-/* The name of one of the history's indexes: the table's name and a
- * suffix, or -- when that would not fit in 63 bytes, and truncation would
- * make the two names collide -- the start of the table's name, a hash of
- * all of it, and the suffix. */
-static void index_name(const char *table, const char *suffix, char *out)
+/* Creates the head, in the transaction that creates the history table:
+ * the sequence (owned by the table's id column, so that dropping the table
+ * drops it), the function that clears it (migc_head_clear, one per
+ * schema), and the triggers that call that function at every change of
+ * the table (an update that changes nothing is not one: the run's closing
+ * update is such a write).  A history created by an earlier migc gets one
+ * too.  When the head cannot be created (no plpgsql in the database, or a
+ * server before PostgreSQL 14), the failure is logged and the run goes on
+ * without one: a start with nothing to do then reads the history table. */
+static void create_head(migc__ctx *ctx)
 {
-    size_t t = strlen(table), s = strlen(suffix);
-    if (t + s < NAMEDATALEN_BYTES) {
-        memcpy(out, table, t);
-        memcpy(out + t, suffix, s + 1);
-        return;
+    char *head = PQescapeLiteral(ctx->conn, ctx->head, strlen(ctx->head));
+    /* One function per schema clears the sequence its trigger names.
+     * Security definer, so that whoever may change the history may clear
+     * its head; its body names nothing through the search path. */
+    char *sql =
+        head ? migc__printf(
+                   "SAVEPOINT migc_head;\n"
+                   "CREATE SEQUENCE IF NOT EXISTS %s AS bigint MINVALUE "
+                   "-9223372036854775808 START 0 OWNED BY %s.id;\n"
+                   "CREATE OR REPLACE FUNCTION %s.migc_head_clear() RETURNS "
+                   "trigger LANGUAGE plpgsql SECURITY DEFINER AS 'BEGIN "
+                   "PERFORM pg_catalog.setval(h, 0, false) FROM "
+                   "pg_catalog.to_regclass(TG_ARGV[0]) AS h WHERE "
+                   "pg_catalog.pg_sequence_last_value(h) IS NOT NULL; "
+                   "RETURN NULL; END';\n"
+                   "CREATE OR REPLACE TRIGGER migc_head_clear AFTER INSERT OR "
+                   "DELETE ON %s FOR EACH ROW EXECUTE FUNCTION "
+                   "%s.migc_head_clear(%s);\n"
+                   "CREATE OR REPLACE TRIGGER migc_head_update AFTER UPDATE ON "
+                   "%s FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) "
+                   "EXECUTE FUNCTION %s.migc_head_clear(%s);\n"
+                   "CREATE OR REPLACE TRIGGER migc_head_truncate AFTER "
+                   "TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION "
+                   "%s.migc_head_clear(%s)",
+                   ctx->head, ctx->table, ctx->schema, ctx->table, ctx->schema,
+                   head, ctx->table, ctx->schema, head, ctx->table, ctx->schema,
+                   head)
+             : NULL;
+    PGresult *res = sql ? PQexec(ctx->conn, sql) : NULL;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        const char *why =
+            res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        migc__log(ctx,
+                  "migc: cannot create the history's head %s (%s): a start "
+                  "with nothing to do reads the history table instead",
+                  ctx->head,
+                  why ? why : sql ? "no reason given" : "out of memory");
+        if (sql)
+            PQclear(PQexec(ctx->conn, "ROLLBACK TO SAVEPOINT migc_head"));
     }
-    size_t keep = NAMEDATALEN_BYTES - 1 - s - 9;
-    /* cut at a character boundary */
-    while (keep > 0 && ((unsigned char)table[keep] & 0xC0) == 0x80)
-        keep--;
-    uint32_t h = 2166136261u;
-    for (const unsigned char *c = (const unsigned char *)table; *c; c++) {
-        h ^= *c;
-        h *= 16777619u;
-    }
-    snprintf(out, NAMEDATALEN_BYTES, "%.*s_%08x%s", (int)keep, table,
-             (unsigned)h, suffix);
+    PQclear(res);
+    free(sql);
+    PQfreemem(head);
 }
 
 migc_result migc__history_ensure(migc__ctx *ctx)
 {
-    char *order = NULL, *unfinished = NULL;
-    char name[NAMEDATALEN_BYTES];
-    index_name(ctx->opt.history_table, "_order", name);
-    order = own(quote_ident(ctx, name));
-    index_name(ctx->opt.history_table, "_unfinished", name);
-    unfinished = own(quote_ident(ctx, name));
+    char *order = companion(ctx, "_order");
+    char *unfinished = companion(ctx, "_unfinished");
     if (!order || !unfinished) {
         free(order);
         free(unfinished);
@@ -218,16 +324,18 @@ migc_result migc__history_ensure(migc__ctx *ctx)
     }
     /* Creating a schema needs a privilege that using one does not: only
      * ask for it when the schema is missing. */
-    const char *params[1] = {ctx->opt.history_schema};
-    PGresult *res = migc__exec(ctx, "SELECT 1 FROM pg_catalog.pg_namespace "
-                               "WHERE nspname = $1", 1, params,
-                               "cannot look up the history schema");
+    const char *params[2] = {ctx->opt.history_schema, ctx->head};
+    PGresult *res = migc__exec(ctx, "SELECT EXISTS (SELECT 1 FROM "
+                               "pg_catalog.pg_namespace WHERE nspname = $1), "
+                               "pg_catalog.to_regclass($2) IS NOT NULL",
+                               2, params, "cannot look up the history schema");
     if (!res) {
         free(order);
         free(unfinished);
         return ctx->err->code;
     }
-    bool schema_exists = PQntuples(res) == 1;
+    bool schema_exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    bool head_exists = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
     PQclear(res);
     char sql[4096];
     snprintf(sql, sizeof sql,
@@ -283,6 +391,8 @@ migc_result migc__history_ensure(migc__ctx *ctx)
                                    ctx->table);
         PQclear(res);
     }
+    if (rc == MIGC_OK && !head_exists)
+        create_head(ctx);
     res = PQexec(ctx->conn, rc == MIGC_OK ? "COMMIT" : "ROLLBACK");
     if (rc == MIGC_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = migc__fail_server(ctx, MIGC_EHISTORY, res,
@@ -290,6 +400,76 @@ migc_result migc__history_ensure(migc__ctx *ctx)
                                ctx->table);
     PQclear(res);
     return rc;
+}
+
+migc_result migc__history_sync(migc__ctx *ctx)
+{
+    /* An update writes a new row version even when nothing changes: WAL of
+     * its own, without which PostgreSQL commits asynchronously (a
+     * transaction id alone, from txid_current(), is not enough). */
+    char *sql = migc__printf(
+        "BEGIN; SELECT pg_catalog.set_config('role', 'none', true); "
+        "UPDATE %s SET applied_count = (SELECT count(*) FROM %s WHERE state "
+        "= 'applied') WHERE id = (SELECT id FROM %s %s); COMMIT",
+        ctx->table, ctx->table, ctx->table, newest_first);
+    if (!sql)
+        return migc__fail(ctx, MIGC_EINVAL, "out of memory");
+    PGresult *res = PQexec(ctx->conn, sql);
+    free(sql);
+    migc_result rc = MIGC_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = migc__fail_server(ctx, MIGC_EHISTORY, res,
+                               "cannot make the migrations durable");
+    PQclear(res);
+    if (PQtransactionStatus(ctx->conn) == PQTRANS_INERROR)
+        PQclear(PQexec(ctx->conn, "ROLLBACK"));
+    else if (rc == MIGC_OK)
+        ctx->async_commits = 0;
+    return rc;
+}
+
+/* The transaction that sets the head, when the history is exactly this
+ * catalog, applied: its last migration newest, with its chain hash and
+ * count, and every row applied.  Only from what is committed, with no
+ * change of the history in progress: SHARE conflicts with every writer,
+ * and NOWAIT gives up rather than wait (a writer clears the head anyway).
+ * One round trip; a failure leaves the head as it was. */
+void migc__history_set_head(migc__ctx *ctx)
+{
+    const migc_catalog *cat = ctx->cat;
+    if (cat->count == 0)
+        return;
+    const migc_migration *last = &cat->migrations[cat->count - 1];
+    const char *last_id = migc__text(ctx, last->id);
+    char *id = PQescapeLiteral(ctx->conn, last_id, strlen(last_id));
+    char *name = PQescapeLiteral(ctx->conn, ctx->head, strlen(ctx->head));
+    char value[24], chain[2 * MIGC_SHA256_SIZE + 1];
+    head_value(cat, value);
+    migc__hex(last->chain_sha256, MIGC_SHA256_SIZE, chain);
+    char *sql =
+        id && name
+            ? migc__printf(
+                  "BEGIN; SELECT pg_catalog.set_config('role', 'none', true); "
+                  "LOCK TABLE %s IN SHARE MODE NOWAIT; "
+                  "SELECT pg_catalog.setval(%s, %s) FROM (SELECT * FROM %s "
+                  "%s) n "
+                  "WHERE id = %s AND version = %lld AND chain_sha256 = "
+                  "pg_catalog.decode('%s', 'hex') AND applied_count = %zu "
+                  "AND state = 'applied' AND (SELECT count(*) FROM %s) = %zu "
+                  "AND NOT EXISTS (SELECT FROM %s WHERE state <> "
+                  "'applied'); COMMIT",
+                  ctx->table, name, value, ctx->table, newest_first, id,
+                  (long long)last->version, chain, cat->count, ctx->table,
+                  cat->count, ctx->table)
+            : NULL;
+    PQfreemem(id);
+    PQfreemem(name);
+    if (!sql)
+        return;
+    PQclear(PQexec(ctx->conn, sql));
+    free(sql);
+    if (PQtransactionStatus(ctx->conn) == PQTRANS_INERROR)
+        PQclear(PQexec(ctx->conn, "ROLLBACK"));
 }
 
 static int compare_rows(const void *a, const void *b)

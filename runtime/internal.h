@@ -27,6 +27,7 @@ typedef struct migc__ctx {
     migc_error scratch;
     char *table;           /* quoted "schema"."table" of the history */
     char *schema;          /* quoted "schema" */
+    char *head;            /* quoted "schema"."table_head": the head */
     int64_t lock_key;      /* advisory lock key of this history table */
     bool locked;
     bool session_prepared; /* the session's timeouts are set (apply.c) */
@@ -144,14 +145,25 @@ migc_result migc__ctx_init(migc__ctx *ctx, PGconn *conn,
 migc_result migc__check_catalog(migc__ctx *ctx);
 void migc__ctx_free(migc__ctx *ctx);
 
-/* The one-round-trip check of a start with nothing to do.  Returns true
- * when the history shows every catalog migration applied, unmodified, with
- * nothing unfinished; false when the full path must run (also when the
- * table does not exist yet). */
+/* The check of a start with nothing to do: one round trip when the head
+ * matches the catalog, two when it does not.  Returns true when the history
+ * shows every catalog migration applied, unmodified, with nothing
+ * unfinished; false when the full path must run (also when the table does
+ * not exist yet). */
 bool migc__up_to_date(migc__ctx *ctx);
 
-/* Creates the history table if it does not exist. */
+/* Creates the history table if it does not exist, and its head (sequence,
+ * trigger and function) if that does not. */
 migc_result migc__history_ensure(migc__ctx *ctx);
+/* Sets the newest row's applied_count from a count of the applied rows,
+ * in a transaction that writes (even when the count is right) and so
+ * commits synchronously: every earlier asynchronous commit is durable when
+ * it returns MIGC_OK (and async_commits is 0).  One round trip. */
+migc_result migc__history_sync(migc__ctx *ctx);
+/* Sets the head to this catalog's value when the history is exactly what
+ * the catalog expects, applied; otherwise leaves it.  One round trip; a
+ * failure only leaves the head as it was. */
+void migc__history_set_head(migc__ctx *ctx);
 /* Reads the whole history; *missing_table is set when it does not exist
  * (then h is empty and the result MIGC_OK). */
 migc_result migc__history_read(migc__ctx *ctx, migc__history *h,
@@ -209,6 +221,13 @@ migc_result migc__apply_down(migc__ctx *ctx, size_t i);
 void migc__log(migc__ctx *ctx, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* A printf-style string, malloc'd (the caller frees it); NULL when out of
+ * memory. */
+char *migc__printf(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
 #endif
     ;
 /* Lower-case hex of the n bytes at b into out (2n + 1 bytes). */

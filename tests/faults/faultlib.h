@@ -12,7 +12,8 @@
  * fl_fingerprint() lists, one sorted line each, the relations, columns,
  * indexes (with their validity), constraints, views and functions of the
  * public schema and, for every table, its row count and an order-independent
- * hash of its rows -- everything but the history table; fl_history() lists
+ * hash of its rows -- everything but the history table and its head
+ * (sequence, function); fl_history() lists
  * the history rows (id, state, progress, hashes, error) and the newest row's
  * applied_count.
  */

@@ -59,11 +59,18 @@ url_of() { # db, style
         echo "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$1"
     fi
 }
-# Schema without the history table; pg_dump 15.14+ adds a random
-# \restrict key to every dump, so drop those lines.
+# Schema without the history table and its head (sequence, function);
+# pg_dump 15.14+ adds a random \restrict key to every dump, so drop those
+# lines.
 dump() { # db, out
     "$pg_dump" --schema-only --no-owner --exclude-table=public.migc_history \
-        -d "$1" | grep -v -e '^\\restrict ' -e '^\\unrestrict ' > "$2"
+        --exclude-table=public.migc_history_head -d "$1" |
+        grep -v -e '^\\restrict ' -e '^\\unrestrict ' |
+        python3 -c '
+import re, sys
+sys.stdout.write(re.sub(r"(?ms)^--\n-- Name: migc_(history|head_clear).*?;\n\n\n", "",
+                        sys.stdin.read()))
+' > "$2"
 }
 history() { # db, out
     sql "$1" -At -c "SELECT id, state, applied_at FROM migc_history ORDER BY id" \

@@ -25,7 +25,13 @@
  *    hash) is reported and nothing is applied;
  *  - a migration that fails at its COMMIT (a deferred constraint), whose
  *    COMMIT went with the next migration's statements: it is the one
- *    blamed, and the next one never runs.
+ *    blamed, and the next one never runs;
+ *  - the history's head: a start reads it alone; an update that changes
+ *    nothing keeps it, any other change (by hand, by a role that may only
+ *    update the history, TRUNCATE) clears it and the start reads the
+ *    history; an older program leaves a newer one's head; DROP TABLE drops
+ *    it; an earlier migc's history gets one at the next run; without
+ *    plpgsql the run logs that it has none and goes on.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -53,17 +59,24 @@ extern const migc_catalog midfail_catalog;
 extern const migc_catalog mixed_catalog;
 extern const migc_catalog atcommit_catalog;
 
-/* A new connection to the existing database `name` of the cluster. */
-static PGconn *connect_to(const char *name)
+/* A new connection to the existing database `name` of the cluster, as
+ * `user` (NULL: the cluster's superuser). */
+static PGconn *connect_as(const char *name, const char *user)
 {
     char info[512];
     snprintf(info, sizeof info, "%s", pgfix_start());
     char *p = strstr(info, "dbname=");
     if (p)
-        snprintf(p, sizeof info - (size_t)(p - info), "dbname=%s", name);
+        snprintf(p, sizeof info - (size_t)(p - info), "dbname=%s%s%s", name,
+                 user ? " user=" : "", user ? user : "");
     PGconn *conn = PQconnectdb(info);
     CHECK(PQstatus(conn) == CONNECTION_OK);
     return conn;
+}
+
+static PGconn *connect_to(const char *name)
+{
+    return connect_as(name, NULL);
 }
 
 static PGconn *fresh_database(const char *name)
@@ -824,8 +837,9 @@ static long log_from_here(PGconn *conn)
  * migrations, one word per statement: BEGIN, COMMIT, ROLLBACK; "sql" for
  * a statement of a migration that starts with `sql` (one per migration in
  * these fixtures); "row" for a history row inserted; "async" for a
- * transaction's synchronous_commit turned off; "durable" for the
- * synchronous commit that ends a run; "concurrently" for CREATE INDEX
+ * transaction's synchronous_commit turned off; "refresh" for the
+ * synchronous commit that ends a run (the newest row's applied_count);
+ * "head" for the setting of the head; "concurrently" for CREATE INDEX
  * CONCURRENTLY.  The rest (lock, settings, reading the history) is left
  * out.  Malloc'd. */
 static char *commit_trace(long from, int pid, const char *sql)
@@ -840,11 +854,13 @@ static char *commit_trace(long from, int pid, const char *sql)
         /* the newest row's applied_count, one synchronous commit */
         {"BEGIN; SELECT pg_catalog.set_config('role', 'none', true); UPDATE",
          "refresh"},
+        /* the head, set when the history is the catalog, applied */
+        {"BEGIN; SELECT pg_catalog.set_config('role', 'none', true); LOCK",
+         "head"},
         {"BEGIN", "BEGIN"},
         {"COMMIT", "COMMIT"},
         {"ROLLBACK", "ROLLBACK"},
         {"INSERT INTO \"public\".\"migc_history\" ", "row"},
-        {"SELECT pg_catalog.txid_current()", "durable"},
         {"CREATE INDEX CONCURRENTLY", "concurrently"},
     };
     char *out = calloc(1, 4096);
@@ -960,7 +976,7 @@ static void test_grouped(void)
     /* The history table's own creation, then one transaction with every
      * migration followed by its row; one COMMIT for all five. */
     check_trace(from, conn, "CREATE TABLE g",
-                "BEGIN COMMIT BEGIN sql sql sql sql sql row COMMIT refresh");
+                "BEGIN COMMIT BEGIN sql sql sql sql sql row COMMIT refresh head");
     check_value(conn, history_rows,
                 "1:applied:1:null,2:applied:2:null,3:applied:3:null,"
                 "4:applied:4:null,5:applied:5:null");
@@ -998,7 +1014,7 @@ static void test_grouped(void)
     from = log_from_here(conn);
     CHECK_INT(migc_up(conn, &grouped_catalog, &opt, &err), MIGC_OK);
     check_trace(from, conn, "CREATE TABLE g",
-                "BEGIN COMMIT BEGIN sql sql sql row COMMIT refresh");
+                "BEGIN COMMIT BEGIN sql sql sql row COMMIT refresh head");
     /* applied_count goes on counting from the rows already there */
     check_value(conn, history_rows,
                 "1:applied:1:ms,2:applied:2:ms,3:applied:3:null,"
@@ -1078,7 +1094,7 @@ static void test_grouped_around_concurrently(void)
      * outside any transaction), 4 and 5 together. */
     check_trace(from, conn, "CREATE TABLE m",
                 "BEGIN COMMIT BEGIN sql sql row COMMIT row concurrently "
-                "BEGIN sql sql row COMMIT refresh");
+                "BEGIN sql sql row COMMIT refresh head");
     check_value(conn, history_rows,
                 "1:applied:1:null,2:applied:2:null,3:applied:3:ms,"
                 "4:applied:4:null,5:applied:5:null");
@@ -1122,7 +1138,7 @@ static void test_one_durable_commit(void)
     char want[512] = "BEGIN COMMIT";
     for (int i = 0; i < 7; i++)
         strcat(want, " BEGIN sql async row COMMIT");
-    strcat(want, " refresh");
+    strcat(want, " refresh head");
     check_trace(from, conn, "CREATE TABLE t", want);
     check_value(conn, history_rows,
                 "1:applied:1:ms,2:applied:2:ms,3:applied:3:ms,4:applied:4:ms,"
@@ -1200,7 +1216,7 @@ static void test_failure_midway_is_durable(void)
     /* The synchronous commit ran after the failure too. */
     check_trace(from, conn, "CREATE TABLE f",
                 "BEGIN COMMIT BEGIN sql async row COMMIT BEGIN sql async row "
-                "COMMIT BEGIN sql ROLLBACK durable");
+                "COMMIT BEGIN sql ROLLBACK refresh");
     PGconn *other = connect_to("midfail");
     check_value(other, history_rows, "1:applied:1:ms,2:applied:2:ms");
     CHECK(table_exists(other, "f1") && table_exists(other, "f2"));
@@ -1236,7 +1252,7 @@ static void test_failure_at_commit(void)
      * failed, the server skipped the rest, so migration 3 never began. */
     check_trace(from, conn, "INSERT INTO child",
                 "BEGIN COMMIT BEGIN async row COMMIT BEGIN sql async row "
-                "COMMIT durable");
+                "COMMIT refresh");
     CHECK(strstr(lines.text, "migc: applied 1 parent in ") != NULL);
     CHECK(strstr(lines.text, "migc: applied 2") == NULL);
     CHECK(strstr(lines.text, "migc: applied 3") == NULL);
@@ -1406,6 +1422,125 @@ static void test_history_edited(void)
     PQfinish(conn);
 }
 
+/* ---- the head ---------------------------------------------------------- */
+
+/* Runs a command, which must succeed. */
+static void run(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+              PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "    %s: %s", sql, PQresultErrorMessage(r));
+    CHECK(ok);
+    PQclear(r);
+}
+
+/* The statements one migc_up on conn sends (log_statement is all for the
+ * connection), after checking its result. */
+static int up_statements(PGconn *conn, const migc_catalog *cat,
+                         const migc_options *opt, migc_result want)
+{
+    long from = file_size(pgfix_server_log());
+    migc_error err;
+    CHECK_INT(migc_up(conn, cat, opt, &err), want);
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    return statements_logged(pgfix_server_log(), from, PQbackendPID(conn));
+}
+
+static void test_head(void)
+{
+    th_case("the head: a start reads it alone; any change clears it");
+    PGconn *conn = fresh_database("head");
+    synthetic s7, s5;
+    synthetic_init(&s7, 7);
+    synthetic_init(&s5, 5);
+    migc_error err;
+    CHECK_INT(migc_up(conn, &s7.cat, NULL, &err), MIGC_OK);
+    log_from_here(conn);
+    const char *cleared = "SELECT last_value FROM migc_history_head";
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    /* An update that changes nothing is not a change. */
+    run(conn, "UPDATE migc_history SET applied_by = applied_by");
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    /* A change of an old row clears it: the start reads the history too
+     * (up to date), and so does the next one; a run sets it again. */
+    run(conn, "UPDATE migc_history SET applied_by = 'dba' WHERE id = '2'");
+    check_value(conn, cleared, "0");
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 2);
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 2);
+    CHECK_INT(migc_force(conn, &s7.cat, NULL, 7, &err), MIGC_OK);
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    /* An older program (5 of the 7) finds the database ahead, and leaves
+     * the newer one's head as it is. */
+    CHECK_INT(up_statements(conn, &s5.cat, NULL, MIGC_OK) > 2, 1);
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    /* The newest row deleted: the start is not fooled, it applies 7
+     * again. */
+    run(conn, "DELETE FROM migc_history WHERE id = '7'");
+    CHECK_INT(migc_up(conn, &s7.cat, NULL, &err), MIGC_OK);
+    check_value(conn, "SELECT count(*) FROM migc_history", "7");
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    /* TRUNCATE clears it too: everything is applied again. */
+    run(conn, "TRUNCATE migc_history");
+    check_value(conn, cleared, "0");
+    CHECK_INT(migc_up(conn, &s7.cat, NULL, &err), MIGC_OK);
+    check_value(conn, "SELECT count(*) FROM migc_history WHERE error IS NULL",
+                "7");
+    /* A role that may only update the history clears it as well (the
+     * function runs as its owner). */
+    run(conn, "CREATE ROLE migc_head_editor");
+    run(conn, "GRANT SELECT, UPDATE ON migc_history TO migc_head_editor");
+    run(conn, "SET ROLE migc_head_editor");
+    run(conn, "UPDATE migc_history SET applied_by = 'editor' WHERE id = '3'");
+    run(conn, "RESET ROLE");
+    check_value(conn, cleared, "0");
+    CHECK_INT(migc_force(conn, &s7.cat, NULL, 7, &err), MIGC_OK);
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    /* Dropping the history drops its head: the next start takes the full
+     * path, creates both and applies everything. */
+    run(conn, "DROP TABLE migc_history");
+    check_value(conn, "SELECT to_regclass('migc_history_head') IS NULL", "t");
+    CHECK_INT(migc_up(conn, &s7.cat, NULL, &err), MIGC_OK);
+    check_value(conn, "SELECT count(*) FROM migc_history", "7");
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    /* A history without a head (an earlier migc's): it can still be
+     * written, a start reads the history (the read of the head fails
+     * before it executes: one statement logged), and the next run creates
+     * it. */
+    run(conn, "DROP SEQUENCE migc_history_head");
+    run(conn, "UPDATE migc_history SET applied_by = 'dba' WHERE id = '2'");
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    CHECK_INT(migc_force(conn, &s7.cat, NULL, 7, &err), MIGC_OK);
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    check_value(conn, "SELECT count(*) FROM pg_trigger WHERE tgrelid = "
+                      "'migc_history'::regclass AND NOT tgisinternal",
+                "3");
+    PQfinish(conn);
+
+    th_case("the head cannot be created: logged, and the run goes on");
+    conn = fresh_database("head_without_plpgsql");
+    run(conn, "DROP EXTENSION plpgsql");
+    log_lines lines = {"", 0};
+    migc_options opt = logging_to(&lines, 0);
+    CHECK_INT(migc_up(conn, &s5.cat, &opt, &err), MIGC_OK);
+    /* the first line, before the migrations' */
+    const char *logged = "migc: cannot create the history's head "
+                         "\"public\".\"migc_history_head\" (language "
+                         "\"plpgsql\" does not exist): a start with nothing "
+                         "to do reads the history table instead\n"
+                         "migc: applied 1 synthetic in ";
+    CHECK(strncmp(lines.text, logged, strlen(logged)) == 0);
+    check_value(conn, "SELECT count(*) FROM migc_history", "5");
+    check_value(conn, "SELECT to_regclass('migc_history_head') IS NULL", "t");
+    log_from_here(conn);
+    CHECK_INT(up_statements(conn, &s5.cat, NULL, MIGC_OK), 1);
+    PQfinish(conn);
+    synthetic_free(&s7);
+    synthetic_free(&s5);
+}
+
 int main(void)
 {
     pgfix_start();
@@ -1430,6 +1565,7 @@ int main(void)
     test_failure_midway_is_durable();
     test_failure_at_commit();
     test_history_edited();
+    test_head();
     th_case("");
     return th_finish();
 }
