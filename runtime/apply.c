@@ -339,17 +339,13 @@ static void fill_row(row_params *p, const migc__ctx *ctx,
  * memory).  `duration` is the SQL of its duration_ms. */
 static char *insert_sql(migc__ctx *ctx, const char *duration)
 {
-    static const char fmt[] =
+    return migc__printf(
         "INSERT INTO %s (id, version, name, up_sha256, chain_sha256, "
         "transactional, state, statements_done, statements_total, "
         "applied_count, migc_version, duration_ms) VALUES ($1, $2::bigint, "
         "$3, decode($4, 'hex'), decode($5, 'hex'), $6::boolean, $7, "
-        "$8::integer, $9::integer, $10::bigint, $11, %s)";
-    size_t n = sizeof fmt + strlen(ctx->table) + strlen(duration);
-    char *sql = malloc(n);
-    if (sql)
-        snprintf(sql, n, fmt, ctx->table, duration);
-    return sql;
+        "$8::integer, $9::integer, $10::bigint, $11, %s)",
+        ctx->table, duration);
 }
 
 /* Milliseconds since the transaction began, in SQL. */

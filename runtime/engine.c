@@ -336,8 +336,11 @@ static migc_result verify(migc__ctx *ctx, migc__history *h, verdict *v,
  * migc__make_durable, which tries again. */
 static void refresh_head(migc__ctx *ctx)
 {
+    migc_error before = *ctx->err;
     if (migc__history_sync(ctx) == MIGC_OK)
         migc__history_set_head(ctx);
+    else
+        *ctx->err = before;
 }
 
 /* ---- up ---------------------------------------------------------------- */

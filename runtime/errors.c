@@ -9,7 +9,7 @@
  * position becomes file:line:col, and migc_format_error prints it the way
  * migc's compiler prints its own diagnostics.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* vasprintf (POSIX.1-2024) */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,17 +78,12 @@ double migc__now_ms(void)
 
 char *migc__printf(const char *fmt, ...)
 {
+    char *s;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vasprintf(&s, fmt, ap);
     va_end(ap);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s) {
-        va_start(ap, fmt);
-        vsnprintf(s, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    return s;
+    return n < 0 ? NULL : s;
 }
 
 void migc__log(migc__ctx *ctx, const char *fmt, ...)

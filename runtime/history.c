@@ -184,6 +184,11 @@ PGresult *migc__exec(migc__ctx *ctx, const char *sql, int nparams,
 static const char newest_first[] =
     "ORDER BY version DESC, id COLLATE \"C\" DESC LIMIT 1";
 
+/* The head's two triggers on the history, enabled (a condition on
+ * pg_trigger). */
+static const char head_triggers[] =
+    "tgname IN ('migc_head_clear', 'migc_head_truncate') AND tgenabled <> 'D'";
+
 /* The head value of this catalog, fully applied, as decimal text: the
  * first 8 bytes of its last migration's chain hash (which covers the id,
  * version and up script of every migration up to it), exclusive-or the
@@ -198,19 +203,22 @@ static void head_value(const migc_catalog *cat, char out[24])
     v ^= (uint64_t)cat->count;
     if (v == 0)
         v = 1;
-    /* two's complement, without an implementation-defined conversion */
-    int64_t s = v <= (uint64_t)INT64_MAX ? (int64_t)v
-                                         : -(int64_t)(UINT64_MAX - v) - 1;
+    int64_t s; /* two's complement, as the server reads a bigint */
+    memcpy(&s, &v, sizeof s);
     snprintf(out, 24, "%lld", (long long)s);
 }
 
-/* True when the head holds this catalog's value. */
+/* True when the head holds this catalog's value.  A missing head reads as
+ * NULL (to_regclass), not as an error in the server's log. */
 static bool head_matches(migc__ctx *ctx)
 {
-    char sql[512], want[24];
-    snprintf(sql, sizeof sql, "SELECT last_value FROM %s", ctx->head);
+    char want[24];
     head_value(ctx->cat, want);
-    PGresult *res = PQexecParams(ctx->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    const char *params[1] = {ctx->head};
+    PGresult *res = PQexecParams(
+        ctx->conn,
+        "SELECT pg_catalog.pg_sequence_last_value(pg_catalog.to_regclass($1))",
+        1, NULL, params, NULL, NULL, 0);
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
               strcmp(PQgetvalue(res, 0, 0), want) == 0;
     PQclear(res);
@@ -257,45 +265,47 @@ bool migc__up_to_date(migc__ctx *ctx)
     return ok;
 }
 
-/* Creates the head, in the transaction that creates the history table:
- * the sequence (owned by the table's id column, so that dropping the table
- * drops it), the function that clears it (migc_head_clear, one per
- * schema), and the triggers that call that function at every change of
- * the table (an update that changes nothing is not one: the run's closing
- * update is such a write).  A history created by an earlier migc gets one
- * too.  When the head cannot be created (no plpgsql in the database, or a
- * server before PostgreSQL 14), the failure is logged and the run goes on
- * without one: a start with nothing to do then reads the history table. */
+/* Creates (or repairs) the head, in the transaction that creates the
+ * history table: the sequence (owned by the table's id column, so that
+ * dropping or renaming the table takes it along), the function that clears
+ * it, and the triggers that call that function at every change of the
+ * table.  A history created by an earlier migc gets one
+ * too.  When the head cannot be created (no plpgsql in the database), the
+ * failure is logged and the run goes on without one: a start with nothing
+ * to do then reads the history table. */
 static void create_head(migc__ctx *ctx)
 {
+    char *clear = companion(ctx, "_head_clear");
     char *head = PQescapeLiteral(ctx->conn, ctx->head, strlen(ctx->head));
-    /* One function per schema clears the sequence its trigger names.
-     * Security definer, so that whoever may change the history may clear
-     * its head; its body names nothing through the search path. */
+    /* A row trigger calls the function only while the head holds a value
+     * (its WHEN clause reads the sequence, by OID: a renamed schema or
+     * table keeps its head, and the sequence cannot be dropped alone), so
+     * a run pays for one call, not one per history row.  The function
+     * finds the sequence from the table that fired it; it runs with its
+     * caller's rights (a role that edits the history needs SELECT and
+     * UPDATE on the head) and names nothing through the search path. */
     char *sql =
-        head ? migc__printf(
-                   "SAVEPOINT migc_head;\n"
-                   "CREATE SEQUENCE IF NOT EXISTS %s AS bigint MINVALUE "
-                   "-9223372036854775808 START 0 OWNED BY %s.id;\n"
-                   "CREATE OR REPLACE FUNCTION %s.migc_head_clear() RETURNS "
-                   "trigger LANGUAGE plpgsql SECURITY DEFINER AS 'BEGIN "
-                   "PERFORM pg_catalog.setval(h, 0, false) FROM "
-                   "pg_catalog.to_regclass(TG_ARGV[0]) AS h WHERE "
-                   "pg_catalog.pg_sequence_last_value(h) IS NOT NULL; "
-                   "RETURN NULL; END';\n"
-                   "CREATE OR REPLACE TRIGGER migc_head_clear AFTER INSERT OR "
-                   "DELETE ON %s FOR EACH ROW EXECUTE FUNCTION "
-                   "%s.migc_head_clear(%s);\n"
-                   "CREATE OR REPLACE TRIGGER migc_head_update AFTER UPDATE ON "
-                   "%s FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) "
-                   "EXECUTE FUNCTION %s.migc_head_clear(%s);\n"
-                   "CREATE OR REPLACE TRIGGER migc_head_truncate AFTER "
-                   "TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION "
-                   "%s.migc_head_clear(%s)",
-                   ctx->head, ctx->table, ctx->schema, ctx->table, ctx->schema,
-                   head, ctx->table, ctx->schema, head, ctx->table, ctx->schema,
-                   head)
-             : NULL;
+        clear && head
+            ? migc__printf(
+                  "SAVEPOINT migc_head;\n"
+                  "CREATE SEQUENCE IF NOT EXISTS %s MINVALUE "
+                  "-9223372036854775808 OWNED BY %s.id;\n"
+                  "DROP FUNCTION IF EXISTS %s.%s() CASCADE;\n"
+                  "CREATE FUNCTION %s.%s() RETURNS trigger LANGUAGE plpgsql "
+                  "AS 'BEGIN PERFORM pg_catalog.setval("
+                  "pg_catalog.pg_get_serial_sequence(pg_catalog.format("
+                  "''%%I.%%I'', TG_TABLE_SCHEMA, TG_TABLE_NAME), ''id'')"
+                  "::regclass, 0, false); RETURN NULL; END';\n"
+                  "CREATE TRIGGER migc_head_clear AFTER INSERT OR UPDATE OR "
+                  "DELETE ON %s FOR EACH ROW WHEN ("
+                  "pg_catalog.pg_sequence_last_value(%s::regclass) IS NOT "
+                  "NULL) EXECUTE FUNCTION %s.%s();\n"
+                  "CREATE TRIGGER migc_head_truncate AFTER TRUNCATE ON %s "
+                  "FOR EACH STATEMENT EXECUTE FUNCTION %s.%s()",
+                  ctx->head, ctx->table, ctx->schema, clear, ctx->schema,
+                  clear, ctx->table, head, ctx->schema, clear, ctx->table,
+                  ctx->schema, clear)
+            : NULL;
     PGresult *res = sql ? PQexec(ctx->conn, sql) : NULL;
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         const char *why =
@@ -311,6 +321,7 @@ static void create_head(migc__ctx *ctx)
     PQclear(res);
     free(sql);
     PQfreemem(head);
+    free(clear);
 }
 
 migc_result migc__history_ensure(migc__ctx *ctx)
@@ -323,12 +334,21 @@ migc_result migc__history_ensure(migc__ctx *ctx)
         return ctx->err->code;
     }
     /* Creating a schema needs a privilege that using one does not: only
-     * ask for it when the schema is missing. */
-    const char *params[2] = {ctx->opt.history_schema, ctx->head};
-    PGresult *res = migc__exec(ctx, "SELECT EXISTS (SELECT 1 FROM "
-                               "pg_catalog.pg_namespace WHERE nspname = $1), "
-                               "pg_catalog.to_regclass($2) IS NOT NULL",
-                               2, params, "cannot look up the history schema");
+     * ask for it when the schema is missing.  The head is whole when its
+     * sequence exists and its two triggers are there and enabled. */
+    const char *params[3] = {ctx->schema, ctx->head, ctx->table};
+    char *lookup = migc__printf(
+        "SELECT pg_catalog.to_regnamespace($1) IS NOT NULL, "
+        "pg_catalog.to_regclass($2) IS NOT NULL AND (SELECT count(*) "
+        "FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass($3) "
+        "AND %s) = 2",
+        head_triggers);
+    PGresult *res = lookup ? migc__exec(ctx, lookup, 3, params,
+                                        "cannot look up the history schema")
+                           : NULL;
+    if (!lookup)
+        migc__fail(ctx, MIGC_EINVAL, "out of memory");
+    free(lookup);
     if (!res) {
         free(order);
         free(unfinished);
@@ -408,7 +428,7 @@ migc_result migc__history_sync(migc__ctx *ctx)
      * its own, without which PostgreSQL commits asynchronously (a
      * transaction id alone, from txid_current(), is not enough). */
     char *sql = migc__printf(
-        "BEGIN; SELECT pg_catalog.set_config('role', 'none', true); "
+        "BEGIN; SET LOCAL ROLE NONE; "
         "UPDATE %s SET applied_count = (SELECT count(*) FROM %s WHERE state "
         "= 'applied') WHERE id = (SELECT id FROM %s %s); COMMIT",
         ctx->table, ctx->table, ctx->table, newest_first);
@@ -428,12 +448,13 @@ migc_result migc__history_sync(migc__ctx *ctx)
     return rc;
 }
 
-/* The transaction that sets the head, when the history is exactly this
- * catalog, applied: its last migration newest, with its chain hash and
- * count, and every row applied.  Only from what is committed, with no
- * change of the history in progress: SHARE conflicts with every writer,
- * and NOWAIT gives up rather than wait (a writer clears the head anyway).
- * One round trip; a failure leaves the head as it was. */
+/* The transaction that clears the head, then sets it when the history is
+ * exactly this catalog, applied: its last migration newest, with its chain
+ * hash and count, and every row applied.  Only from what is committed
+ * (READ COMMITTED, whatever the session's default), with no change of the
+ * history in progress: SHARE conflicts with every writer, and NOWAIT gives
+ * up rather than wait (a writer clears the head anyway).  One round trip;
+ * a failure leaves the head as it was. */
 void migc__history_set_head(migc__ctx *ctx)
 {
     const migc_catalog *cat = ctx->cat;
@@ -449,18 +470,19 @@ void migc__history_set_head(migc__ctx *ctx)
     char *sql =
         id && name
             ? migc__printf(
-                  "BEGIN; SELECT pg_catalog.set_config('role', 'none', true); "
+                  "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL ROLE NONE; "
                   "LOCK TABLE %s IN SHARE MODE NOWAIT; "
-                  "SELECT pg_catalog.setval(%s, %s) FROM (SELECT * FROM %s "
-                  "%s) n "
+                  "SELECT pg_catalog.setval(%s, 0, false); "
+                  "SELECT pg_catalog.setval(%s, %s) FROM (SELECT *, tableoid "
+                  "AS t FROM %s %s) n "
                   "WHERE id = %s AND version = %lld AND chain_sha256 = "
                   "pg_catalog.decode('%s', 'hex') AND applied_count = %zu "
-                  "AND state = 'applied' AND (SELECT count(*) FROM %s) = %zu "
-                  "AND NOT EXISTS (SELECT FROM %s WHERE state <> "
-                  "'applied'); COMMIT",
-                  ctx->table, name, value, ctx->table, newest_first, id,
-                  (long long)last->version, chain, cat->count, ctx->table,
-                  cat->count, ctx->table)
+                  "AND (SELECT count(*) = %zu AND bool_and(state = 'applied') "
+                  "FROM %s) AND (SELECT count(*) FROM pg_catalog.pg_trigger "
+                  "WHERE tgrelid = n.t AND %s) = 2; COMMIT",
+                  ctx->table, name, name, value, ctx->table, newest_first, id,
+                  (long long)last->version, chain, cat->count, cat->count,
+                  ctx->table, head_triggers)
             : NULL;
     PQfreemem(id);
     PQfreemem(name);

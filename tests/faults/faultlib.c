@@ -151,7 +151,7 @@ static const char fingerprint_sql[] =
     "   pg_catalog.pg_get_function_identity_arguments(p.oid), md5(p.prosrc))"
     "  FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n"
     "   ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
-    "   AND p.proname <> 'migc_head_clear'"
+    "   AND p.proname NOT LIKE 'migc\\_history%'"
     " UNION ALL"
     "  SELECT format('data %s %s', relname, (xpath('/row/x/text()',"
     "   query_to_xml(format('SELECT count(*) || '' rows, hash '' || "

@@ -5,7 +5,7 @@
  *
  * The input is a small archive: records "name\n" followed by content up to
  * a "\0" byte.  The files are written into a private temporary folder, which
- * is compiled to C in memory and thrown away.
+ * is compiled to C in memory and thrown away; the folder is removed at exit.
  */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
@@ -38,6 +38,13 @@ static void clear_folder(void)
     closedir(dp);
 }
 
+/* At exit (libFuzzer exits when its runs are done): the folder goes too. */
+static void remove_folder(void)
+{
+    clear_folder();
+    rmdir(folder);
+}
+
 static void emit_visit(void *ctx, const mc_migration *m)
 {
     mc_emit_migration(ctx, m);
@@ -49,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(folder, sizeof folder, "/tmp/migc-fuzz-folder.XXXXXX");
         if (!mkdtemp(folder))
             abort();
+        atexit(remove_folder);
     }
     clear_folder();
     size_t at = 0;

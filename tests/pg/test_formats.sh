@@ -68,7 +68,7 @@ dump() { # db, out
         grep -v -e '^\\restrict ' -e '^\\unrestrict ' |
         python3 -c '
 import re, sys
-sys.stdout.write(re.sub(r"(?ms)^--\n-- Name: migc_(history|head_clear).*?;\n\n\n", "",
+sys.stdout.write(re.sub(r"(?ms)^--\n-- Name: migc_history.*?;\n\n\n", "",
                         sys.stdin.read()))
 ' > "$2"
 }

@@ -26,12 +26,14 @@
  *  - a migration that fails at its COMMIT (a deferred constraint), whose
  *    COMMIT went with the next migration's statements: it is the one
  *    blamed, and the next one never runs;
- *  - the history's head: a start reads it alone; an update that changes
- *    nothing keeps it, any other change (by hand, by a role that may only
- *    update the history, TRUNCATE) clears it and the start reads the
- *    history; an older program leaves a newer one's head; DROP TABLE drops
- *    it; an earlier migc's history gets one at the next run; without
- *    plpgsql the run logs that it has none and goes on.
+ *  - the history's head: a start reads it alone; any change of the
+ *    history (by hand, by a role granted the head, TRUNCATE, a down)
+ *    clears it and the start reads the history; a
+ *    role without rights on the head cannot change the history; an older
+ *    program clears a newer one's head; DROP TABLE drops it; an earlier
+ *    migc's history gets one at the next run, and a disabled trigger is
+ *    put back; a renamed schema keeps it; without plpgsql the run logs
+ *    that it has none and goes on.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -852,11 +854,9 @@ static char *commit_trace(long from, int pid, const char *sql)
         const char *word;
     } words[] = {
         /* the newest row's applied_count, one synchronous commit */
-        {"BEGIN; SELECT pg_catalog.set_config('role', 'none', true); UPDATE",
-         "refresh"},
+        {"BEGIN; SET LOCAL ROLE NONE; UPDATE", "refresh"},
         /* the head, set when the history is the catalog, applied */
-        {"BEGIN; SELECT pg_catalog.set_config('role', 'none', true); LOCK",
-         "head"},
+        {"BEGIN ISOLATION LEVEL READ COMMITTED;", "head"},
         {"BEGIN", "BEGIN"},
         {"COMMIT", "COMMIT"},
         {"ROLLBACK", "ROLLBACK"},
@@ -1461,9 +1461,6 @@ static void test_head(void)
     log_from_here(conn);
     const char *cleared = "SELECT last_value FROM migc_history_head";
     CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
-    /* An update that changes nothing is not a change. */
-    run(conn, "UPDATE migc_history SET applied_by = applied_by");
-    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
     /* A change of an old row clears it: the start reads the history too
      * (up to date), and so does the next one; a run sets it again. */
     run(conn, "UPDATE migc_history SET applied_by = 'dba' WHERE id = '2'");
@@ -1472,9 +1469,13 @@ static void test_head(void)
     CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 2);
     CHECK_INT(migc_force(conn, &s7.cat, NULL, 7, &err), MIGC_OK);
     CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
-    /* An older program (5 of the 7) finds the database ahead, and leaves
-     * the newer one's head as it is. */
+    /* An older program (5 of the 7) finds the database ahead; it clears
+     * the head, which it cannot vouch for, so the newer program's next
+     * start reads the history too. */
     CHECK_INT(up_statements(conn, &s5.cat, NULL, MIGC_OK) > 2, 1);
+    check_value(conn, cleared, "0");
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 2);
+    CHECK_INT(migc_force(conn, &s7.cat, NULL, 7, &err), MIGC_OK);
     CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
     /* The newest row deleted: the start is not fooled, it applies 7
      * again. */
@@ -1488,10 +1489,19 @@ static void test_head(void)
     CHECK_INT(migc_up(conn, &s7.cat, NULL, &err), MIGC_OK);
     check_value(conn, "SELECT count(*) FROM migc_history WHERE error IS NULL",
                 "7");
-    /* A role that may only update the history clears it as well (the
-     * function runs as its owner). */
+    /* A role that may update the history but not its head cannot change
+     * it (the change would go unseen); granted the head too, it can, and
+     * clears it. */
     run(conn, "CREATE ROLE migc_head_editor");
     run(conn, "GRANT SELECT, UPDATE ON migc_history TO migc_head_editor");
+    run(conn, "SET ROLE migc_head_editor");
+    PGresult *denied = PQexec(
+        conn, "UPDATE migc_history SET applied_by = 'editor' WHERE id = '3'");
+    CHECK_STR(PQresultErrorField(denied, PG_DIAG_MESSAGE_PRIMARY),
+              "permission denied for sequence migc_history_head");
+    PQclear(denied);
+    run(conn, "RESET ROLE");
+    run(conn, "GRANT SELECT, UPDATE ON migc_history_head TO migc_head_editor");
     run(conn, "SET ROLE migc_head_editor");
     run(conn, "UPDATE migc_history SET applied_by = 'editor' WHERE id = '3'");
     run(conn, "RESET ROLE");
@@ -1506,17 +1516,42 @@ static void test_head(void)
     check_value(conn, "SELECT count(*) FROM migc_history", "7");
     CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
     /* A history without a head (an earlier migc's): it can still be
-     * written, a start reads the history (the read of the head fails
-     * before it executes: one statement logged), and the next run creates
-     * it. */
-    run(conn, "DROP SEQUENCE migc_history_head");
+     * written, a start reads the history too, and the next run creates
+     * the head. */
+    const char *triggers = "SELECT count(*) FROM pg_trigger WHERE tgrelid = "
+                           "'migc_history'::regclass AND NOT tgisinternal "
+                           "AND tgenabled <> 'D'";
+    run(conn, "DROP SEQUENCE migc_history_head CASCADE");
+    check_value(conn, triggers, "1"); /* TRUNCATE's: it names no head */
     run(conn, "UPDATE migc_history SET applied_by = 'dba' WHERE id = '2'");
-    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 2);
     CHECK_INT(migc_force(conn, &s7.cat, NULL, 7, &err), MIGC_OK);
     CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
-    check_value(conn, "SELECT count(*) FROM pg_trigger WHERE tgrelid = "
-                      "'migc_history'::regclass AND NOT tgisinternal",
-                "3");
+    check_value(conn, triggers, "2");
+    /* A disabled trigger: the run neither trusts nor leaves it, it makes
+     * the head whole again. */
+    run(conn, "ALTER TABLE migc_history DISABLE TRIGGER migc_head_clear");
+    CHECK_INT(migc_force(conn, &s7.cat, NULL, 7, &err), MIGC_OK);
+    check_value(conn, triggers, "2");
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    /* Renaming the schema keeps the head working. */
+    run(conn, "ALTER SCHEMA public RENAME TO renamed");
+    migc_options renamed = MIGC_OPTIONS_INIT;
+    renamed.history_schema = "renamed";
+    CHECK_INT(up_statements(conn, &s7.cat, &renamed, MIGC_OK), 1);
+    run(conn, "UPDATE renamed.migc_history SET applied_by = 'x' WHERE id = '1'");
+    check_value(conn, "SELECT last_value FROM renamed.migc_history_head", "0");
+    PQfinish(conn);
+
+    th_case("the head after a down: the next start applies it again");
+    conn = fresh_database("head_down");
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_OK);
+    CHECK_INT(migc_down(conn, &seven_catalog, NULL, 1, &err), MIGC_OK);
+    CHECK(!table_exists(conn, "t7"));
+    CHECK_INT(migc_up(conn, &seven_catalog, NULL, &err), MIGC_OK);
+    CHECK(table_exists(conn, "t7"));
+    log_from_here(conn);
+    CHECK_INT(up_statements(conn, &seven_catalog, NULL, MIGC_OK), 1);
     PQfinish(conn);
 
     th_case("the head cannot be created: logged, and the run goes on");
@@ -1535,7 +1570,7 @@ static void test_head(void)
     check_value(conn, "SELECT count(*) FROM migc_history", "5");
     check_value(conn, "SELECT to_regclass('migc_history_head') IS NULL", "t");
     log_from_here(conn);
-    CHECK_INT(up_statements(conn, &s5.cat, NULL, MIGC_OK), 1);
+    CHECK_INT(up_statements(conn, &s5.cat, NULL, MIGC_OK), 2);
     PQfinish(conn);
     synthetic_free(&s7);
     synthetic_free(&s5);

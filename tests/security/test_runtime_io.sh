@@ -19,7 +19,8 @@
 #    *.down.sql during --migrate-down), or migc's bookkeeping (mentions
 #    migc_history, pg_catalog.set_config, pg_try_advisory_lock /
 #    pg_advisory_unlock, pg_settings / current_setting, pg_is_in_recovery,
-#    pg_namespace, or is BEGIN / COMMIT / ROLLBACK / SET / RESET), or the
+#    pg_namespace, the head's pg_sequence_last_value / pg_trigger, or is
+#    BEGIN / COMMIT / ROLLBACK / SET / RESET), or the
 #    service's own work (users, repositories, documents, document_versions).
 #    Anything else is listed as a failure.  As a control, every up script
 #    must have been seen at least once, and so must some bookkeeping.
@@ -172,7 +173,7 @@ statement = re.compile(r'^(statement|execute [^:]*): (.*)$', re.S)
 bookkeeping = [re.compile(p, re.I | re.S) for p in (
     r'migc_history', r'pg_catalog\.set_config', r'pg_try_advisory_lock',
     r'pg_advisory_unlock', r'pg_settings', r'current_setting',
-    r'pg_is_in_recovery', r'pg_namespace',
+    r'pg_is_in_recovery', r'pg_namespace', r'pg_sequence_last_value', r'pg_trigger',
     r'^\s*(BEGIN|COMMIT|ROLLBACK|SET|RESET)\b')]
 work = re.compile(r'\b(users|repositories|documents|document_versions)\b', re.I)
 
