@@ -448,13 +448,13 @@ migc_result migc__history_sync(migc__ctx *ctx)
     return rc;
 }
 
-/* The transaction that clears the head, then sets it when the history is
- * exactly this catalog, applied: its last migration newest, with its chain
- * hash and count, and every row applied.  Only from what is committed
- * (READ COMMITTED, whatever the session's default), with no change of the
- * history in progress: SHARE conflicts with every writer, and NOWAIT gives
- * up rather than wait (a writer clears the head anyway).  One round trip;
- * a failure leaves the head as it was. */
+/* Clears the head (first, on its own: a sequence is not transactional, so
+ * the clear stands whatever follows), then, in a transaction, sets it when
+ * the history is exactly this catalog, applied: its last migration newest,
+ * with its chain hash and count, and every row applied.  Only from what is
+ * committed (READ COMMITTED, whatever the session's default), with no
+ * change of the history in progress: SHARE conflicts with every writer,
+ * and NOWAIT gives up rather than wait.  One round trip. */
 void migc__history_set_head(migc__ctx *ctx)
 {
     const migc_catalog *cat = ctx->cat;
@@ -470,9 +470,9 @@ void migc__history_set_head(migc__ctx *ctx)
     char *sql =
         id && name
             ? migc__printf(
+                  "SELECT pg_catalog.setval(%s, 0, false); "
                   "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL ROLE NONE; "
                   "LOCK TABLE %s IN SHARE MODE NOWAIT; "
-                  "SELECT pg_catalog.setval(%s, 0, false); "
                   "SELECT pg_catalog.setval(%s, %s) FROM (SELECT *, tableoid "
                   "AS t FROM %s %s) n "
                   "WHERE id = %s AND version = %lld AND chain_sha256 = "
@@ -480,7 +480,7 @@ void migc__history_set_head(migc__ctx *ctx)
                   "AND (SELECT count(*) = %zu AND bool_and(state = 'applied') "
                   "FROM %s) AND (SELECT count(*) FROM pg_catalog.pg_trigger "
                   "WHERE tgrelid = n.t AND %s) = 2; COMMIT",
-                  ctx->table, name, name, value, ctx->table, newest_first, id,
+                  name, ctx->table, name, value, ctx->table, newest_first, id,
                   (long long)last->version, chain, cat->count, cat->count,
                   ctx->table, head_triggers)
             : NULL;

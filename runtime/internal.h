@@ -160,9 +160,9 @@ migc_result migc__history_ensure(migc__ctx *ctx);
  * commits synchronously: every earlier asynchronous commit is durable when
  * it returns MIGC_OK (and async_commits is 0).  One round trip. */
 migc_result migc__history_sync(migc__ctx *ctx);
-/* Sets the head to this catalog's value when the history is exactly what
- * the catalog expects, applied; otherwise clears it.  One round trip; a
- * failure only leaves the head as it was. */
+/* Clears the head, then sets it to this catalog's value when the history
+ * is exactly what the catalog expects, applied.  One round trip; a failure
+ * leaves the head cleared (or, when even the clear failed, as it was). */
 void migc__history_set_head(migc__ctx *ctx);
 /* Reads the whole history; *missing_table is set when it does not exist
  * (then h is empty and the result MIGC_OK). */
