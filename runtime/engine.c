@@ -1,7 +1,8 @@
 /*
  * engine.c -- up, down and force: verification and orchestration.
  *
- * migc_up first tries the one-round-trip check (history.c).  When that does
+ * migc_up first tries the check of a start with nothing to do (history.c:
+ * the head, then the newest history row).  When that does
  * not show the database up to date, it takes the slow path: refuse a
  * read-only server, take the advisory lock, create the history table if
  * needed, read the whole history and verify it against the catalog
@@ -332,8 +333,9 @@ static migc_result verify(migc__ctx *ctx, migc__history *h, verdict *v,
 /* At the end of a run: the newest row's applied_count (a migration
  * applied out of order, or by a concurrent applier, may have left it
  * behind) with a synchronous commit that makes the run durable, then the
- * head (history.c).  A failure of the first is reported by
- * migc__make_durable, which tries again. */
+ * head (history.c).  A failure of the first is left to
+ * migc__make_durable, which tries again and reports it (down and force
+ * commit synchronously anyway). */
 static void refresh_head(migc__ctx *ctx)
 {
     migc_error before = *ctx->err;

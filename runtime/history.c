@@ -267,12 +267,12 @@ bool migc__up_to_date(migc__ctx *ctx)
 
 /* Creates (or repairs) the head, in the transaction that creates the
  * history table: the sequence (owned by the table's id column, so that
- * dropping or renaming the table takes it along), the function that clears
+ * dropping the table drops it), the function that clears
  * it, and the triggers that call that function at every change of the
- * table.  A history created by an earlier migc gets one
- * too.  When the head cannot be created (no plpgsql in the database), the
- * failure is logged and the run goes on without one: a start with nothing
- * to do then reads the history table. */
+ * table.  A history created by an earlier migc gets one too.  When the
+ * head cannot be created (no plpgsql in the database), the failure is
+ * logged and the run goes on without one: a start with nothing to do then
+ * reads the history table. */
 static void create_head(migc__ctx *ctx)
 {
     char *clear = companion(ctx, "_head_clear");
@@ -422,6 +422,17 @@ migc_result migc__history_ensure(migc__ctx *ctx)
     return rc;
 }
 
+/* Runs a script of several statements (the simple protocol, one round
+ * trip) and rolls back a transaction its failure left open; returns the
+ * script's last result (the caller PQclear's). */
+static PGresult *run_script(migc__ctx *ctx, const char *sql)
+{
+    PGresult *res = PQexec(ctx->conn, sql);
+    if (PQtransactionStatus(ctx->conn) == PQTRANS_INERROR)
+        PQclear(PQexec(ctx->conn, "ROLLBACK"));
+    return res;
+}
+
 migc_result migc__history_sync(migc__ctx *ctx)
 {
     /* An update writes a new row version even when nothing changes: WAL of
@@ -434,17 +445,15 @@ migc_result migc__history_sync(migc__ctx *ctx)
         ctx->table, ctx->table, ctx->table, newest_first);
     if (!sql)
         return migc__fail(ctx, MIGC_EINVAL, "out of memory");
-    PGresult *res = PQexec(ctx->conn, sql);
+    PGresult *res = run_script(ctx, sql);
     free(sql);
     migc_result rc = MIGC_OK;
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = migc__fail_server(ctx, MIGC_EHISTORY, res,
                                "cannot make the migrations durable");
-    PQclear(res);
-    if (PQtransactionStatus(ctx->conn) == PQTRANS_INERROR)
-        PQclear(PQexec(ctx->conn, "ROLLBACK"));
-    else if (rc == MIGC_OK)
+    else
         ctx->async_commits = 0;
+    PQclear(res);
     return rc;
 }
 
@@ -486,12 +495,9 @@ void migc__history_set_head(migc__ctx *ctx)
             : NULL;
     PQfreemem(id);
     PQfreemem(name);
-    if (!sql)
-        return;
-    PQclear(PQexec(ctx->conn, sql));
+    if (sql)
+        PQclear(run_script(ctx, sql));
     free(sql);
-    if (PQtransactionStatus(ctx->conn) == PQTRANS_INERROR)
-        PQclear(PQexec(ctx->conn, "ROLLBACK"));
 }
 
 static int compare_rows(const void *a, const void *b)

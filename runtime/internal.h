@@ -153,7 +153,7 @@ void migc__ctx_free(migc__ctx *ctx);
 bool migc__up_to_date(migc__ctx *ctx);
 
 /* Creates the history table if it does not exist, and its head (sequence,
- * trigger and function) if that does not. */
+ * function, triggers) when any of it is missing or a trigger disabled. */
 migc_result migc__history_ensure(migc__ctx *ctx);
 /* Sets the newest row's applied_count from a count of the applied rows,
  * in a transaction that writes (even when the count is right) and so

@@ -32,8 +32,9 @@
  *    role without rights on the head cannot change the history; an older
  *    program clears a newer one's head; DROP TABLE drops it; an earlier
  *    migc's history gets one at the next run, and a disabled trigger is
- *    put back; a renamed schema keeps it; without plpgsql the run logs
- *    that it has none and goes on.
+ *    put back; a run that cannot lock the history leaves it cleared; a
+ *    renamed schema keeps it; without plpgsql the run logs that it has
+ *    none and goes on.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -1449,6 +1450,16 @@ static int up_statements(PGconn *conn, const migc_catalog *cat,
     return statements_logged(pgfix_server_log(), from, PQbackendPID(conn));
 }
 
+/* A log function: once a migration is applied, the connection `ctx`
+ * opens a transaction that holds the history for writing. */
+static void lock_when_applied(void *ctx, const char *line)
+{
+    if (strncmp(line, "migc: applied ", 14) != 0)
+        return;
+    run(ctx, "BEGIN");
+    run(ctx, "LOCK TABLE migc_history IN ROW EXCLUSIVE MODE");
+}
+
 static void test_head(void)
 {
     th_case("the head: a start reads it alone; any change clears it");
@@ -1533,6 +1544,21 @@ static void test_head(void)
     run(conn, "ALTER TABLE migc_history DISABLE TRIGGER migc_head_clear");
     CHECK_INT(migc_force(conn, &s7.cat, NULL, 7, &err), MIGC_OK);
     check_value(conn, triggers, "2");
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
+    /* A run that cannot lock the history at once (another session has
+     * it open for writing) leaves the head cleared, and the start reads
+     * the history too. */
+    run(conn, "DELETE FROM migc_history WHERE id = '7'");
+    PGconn *writer = connect_to("head");
+    migc_options locking = MIGC_OPTIONS_INIT;
+    locking.log = lock_when_applied; /* after the history is ensured */
+    locking.log_ctx = writer;
+    CHECK_INT(migc_up(conn, &s7.cat, &locking, &err), MIGC_OK);
+    check_value(conn, cleared, "0");
+    CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 2);
+    run(writer, "COMMIT");
+    PQfinish(writer);
+    CHECK_INT(migc_force(conn, &s7.cat, NULL, 7, &err), MIGC_OK);
     CHECK_INT(up_statements(conn, &s7.cat, NULL, MIGC_OK), 1);
     /* Renaming the schema keeps the head working. */
     run(conn, "ALTER SCHEMA public RENAME TO renamed");
